@@ -1,0 +1,129 @@
+"""Tests for load_dataset (synthetic sets offline; MovieLens 100K from the local copy)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import mtlkit.data
+from mtlkit.data import columns as C
+from mtlkit.data.datasets import DATASETS, load_dataset
+from mtlkit.data.synthetic import make_recsys_funnel
+
+
+def test_import_is_light():
+    code = (
+        "import sys, mtlkit.data; "
+        "assert 'transformers' not in sys.modules and 'torch' not in sys.modules; "
+        "mtlkit.data.make_recsys_funnel; assert 'transformers' not in sys.modules; "
+        "print(sorted(mtlkit.data.__all__))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "load_dataset" in out and "build_multitask_data" in out
+    assert mtlkit.data.load_dataset is load_dataset
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mtlkit.data.no_such_name  # noqa: B018
+
+
+@pytest.fixture(scope="module")
+def funnel():
+    return load_dataset("synthetic-funnel", seed=0)
+
+
+def test_synthetic_funnel_quick(funnel):
+    assert funnel.schema.task_names == ("click", "purchase", "rating")
+    assert funnel.schema.seq_len == 20
+    assert funnel.info["split"] == "temporal" and funnel.info["name"] == "synthetic-funnel"
+    assert funnel.info["build_seconds"] < 5.0  # about 0.5 s on one free core
+    assert sum(len(s) for s in funnel.splits.values()) == 40_000
+    for key in ("true_click_prob", "true_cvr", "true_purchase_prob", "is_bot"):
+        assert key in funnel.train
+    rates = funnel.info["splits"]["train"]["label_rate"]
+    assert 0.05 < rates["click"] < 0.4 and rates["purchase"] < rates["click"]
+
+
+def test_synthetic_funnel_cold_items_never_in_train(funnel):
+    world = make_recsys_funnel(**funnel.info["generator"])  # same arguments, same world
+    cold = {funnel.item_index[i] for i in world.items.loc[world.items[C.IS_COLD], C.ITEM_ID]}
+    assert not cold & set(funnel.train["item_content"].tolist())
+    assert cold & set(funnel.test["item_content"].tolist())
+    assert funnel.info["n_cold_items"] == len(cold)
+
+
+def test_synthetic_funnel_is_deterministic_and_takes_generator_arguments(funnel):
+    again = load_dataset("synthetic-funnel", seed=0)
+    for key in funnel.train.keys():
+        assert torch.equal(funnel.train[key], again.train[key]), key
+    other = load_dataset(
+        "synthetic-funnel", seed=0, selection_bias=0.0, seq_len=4, tasks=("click", "conversion")
+    )
+    assert other.info["generator"]["selection_bias"] == 0.0
+    assert other.schema.seq_len == 4 and other.schema.task_names == ("click", "conversion")
+
+
+@pytest.mark.parametrize("p", [0.0, 0.9])
+def test_synthetic_mmoe(p):
+    data = load_dataset("synthetic-mmoe", correlation=p, seed=1)
+    schema = data.schema
+    assert schema.task_names == ("y1", "y2") and set(schema.task_kinds.values()) == {"regression"}
+    assert schema.seq_len == 0 and schema.n_dense == 100 and schema.n_sparse == 0
+    assert abs(data.info["cosine"] - p) < 1e-6
+    assert [len(s) for s in data.splits.values()] == [9_600, 1_200, 1_200]
+    batch = next(data.train.batches(32))
+    assert batch["history"].shape == (32, 0) and batch["history_padding_mask"].dtype == torch.bool
+    assert batch["labels"].shape == (32, 2) and batch["label_mask"].all()
+    assert batch["dense"].dtype == torch.float32
+    dense = data.train["dense"]
+    assert float(dense.mean()) == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(ValueError, match="seq_len"):
+        load_dataset("synthetic-mmoe", seq_len=5)
+
+
+def test_load_dataset_rejects_bad_input():
+    with pytest.raises(ValueError, match="synthetic-funnel") as error:
+        load_dataset("criteo")
+    assert "name" in str(error.value) and all(name in str(error.value) for name in DATASETS)
+    with pytest.raises(ValueError, match="size"):
+        load_dataset("synthetic-funnel", size="huge")
+    with pytest.raises(TypeError, match="selection_bias"):
+        load_dataset("movielens-100k", selection_bias=1.0, download=False)
+
+
+@pytest.mark.realdata
+def test_movielens_100k(shared_data_dir):
+    data = load_dataset("movielens-100k", root=shared_data_dir / "ml-100k", download=False, seed=0)
+    info, schema = data.info, data.schema
+    assert schema.task_names == ("click", "like", "rating")
+    assert schema.n_users == 943 + 1 and schema.n_items == 1682 + 1
+    assert schema.sparse_fields == (C.GENDER, C.AGE, C.OCCUPATION)
+    assert schema.dense_fields[0] == C.YEAR and len(schema.dense_fields) == 1 + 19  # year + genres
+    assert info["n_interactions"] == 99_999  # the local copy lacks one rating
+    # leave-last-out: one rating per user in valid and in test, each with one sampled negative
+    for name in ("valid", "test"):
+        assert info["splits"][name]["interactions"] == 943
+        assert info["splits"][name]["sampled_negatives"] == 943
+    assert info["splits"]["train"]["interactions"] == 99_999 - 2 * 943
+    like_rate = info["splits"]["train"]["label_rate"]["like"]
+    assert 0.5 < like_rate < 0.6
+    assert info["splits"]["test"]["mean_history_length"] > 19.0  # every user has >= 20 ratings
+    # no leakage on a sample of test rows: every history item was rated strictly earlier
+    ratings = pd.read_csv(shared_data_dir / "ml-100k" / "u.data", sep="\t", names=["u", "i", "r", "t"])
+    when = {(u, i): t for u, i, t in zip(ratings.u, ratings.i, ratings.t)}
+    raw_user = {v: k for k, v in data.user_index.items()}
+    raw_item = {v: k for k, v in data.item_index.items()}
+    test = data.test
+    for row in np.random.default_rng(0).choice(len(test), 200, replace=False):
+        u, t = raw_user[int(test["user"][row])], int(test["timestamp"][row])
+        for index in test["history"][row][~test["history_padding_mask"][row]].tolist():
+            assert when[(u, raw_item[index])] < t
+    print(
+        f"\nML-100K: build {info['build_seconds']:.2f} s; rows train/valid/test = "
+        + "/".join(str(info["splits"][s]["rows"]) for s in ("train", "valid", "test"))
+        + f"; like rate (train) {like_rate:.4f}; mean history length "
+        + ", ".join(f"{s} {info['splits'][s]['mean_history_length']:.2f}" for s in data.splits)
+    )

@@ -23,7 +23,8 @@ Conventions shared by every strategy:
 * **Scale.** Returned weights are on the scale of equal weighting, Σ_t w_t ≈ T (the task
   count), so a learning rate tuned for ``equal`` stays sensible when the strategy changes.
   Where a paper's weights sum to 1 (MGDA, RLW, CAGrad's mean gradient) the docstring says so
-  and the factor T is applied; the *direction* is the paper's.
+  and the factor T is applied; the *direction* is the paper's. Uncertainty weighting is
+  the exception: its weights are learned, with no fixed sum.
 * **Gradient surgery only touches shared parameters.** A task-specific parameter (a tower)
   depends on one loss only, so it has nothing to conflict with: it receives the gradient of
   the plain sum Σ_t L_t, as in LibMTL. The shared parameters receive the combined direction.
@@ -38,21 +39,26 @@ Conventions shared by every strategy:
   (``"grad_cos/<a>/<b>"``, a before b in task order; negative = the tasks conflict).
 
 Per-task gradients, and what they cost. ``task_gradients`` runs one
-``torch.autograd.grad(L_t, shared, retain_graph=True)`` per task (T partial backward
-passes, each through the task's tower and the shared trunk). A surgery strategy then needs
-the task-specific gradients as well. Calling ``(Σ_t L_t).backward()`` would pass through the
-trunk a (T+1)-th time only to compute shared gradients that are thrown away; instead the
-final backward is restricted, with ``torch.autograd.backward(..., inputs=...)``, to the
-non-shared leaves of the graph (found by walking ``grad_fn``), so autograd prunes the trunk
-and the step costs T trunk passes, the minimum for exact per-task gradients. (Recovering
-the last g_T as "sum minus the others" would save nothing and loses precision when tasks'
-gradient scales differ by orders of magnitude — exactly when surgery matters.)
+``torch.autograd.grad(L_t, shared, retain_graph=True)`` per task: T partial backward
+passes, each through the task's tower and the shared trunk, the minimum for exact per-task
+gradients. The task-specific parameters still need their gradients. Calling
+``(Σ_t L_t).backward()`` would pass through the trunk a (T+1)-th time only to compute shared
+gradients that are then overwritten; instead the final backward is restricted, with
+``torch.autograd.backward(..., inputs=...)``, to the leaves of the graph that are not
+shared (found by walking ``grad_fn``), so autograd skips the trunk. The same reuse serves
+diagnostics: a loss-weighting strategy asked for them gives the shared parameters
+Σ_t w_t g_t from the per-task gradients it has just computed. (Recovering g_T as "the sum
+minus the others" would save no pass and loses precision when the tasks' gradient scales
+differ by orders of magnitude — exactly when surgery matters.) The graph walk sees every
+parameter autograd records; a model that hides parameters from the graph (reentrant
+``torch.utils.checkpoint``) is not supported by the gradient-based strategies.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -272,8 +278,9 @@ class WeightingStrategy(nn.Module):
             last_shared_parameters: the last shared layer (``model.last_shared_parameters()``),
                 where GradNorm measures gradient norms; other strategies ignore it.
             diagnostics: also compute per-task gradient norms and pairwise cosines on the
-                shared parameters into ``last_diagnostics`` (costs T extra partial backward
-                passes for loss-weighting strategies; free for gradient surgery).
+                shared parameters into ``last_diagnostics``. Free for gradient surgery;
+                a loss-weighting strategy then passes through the trunk T times instead
+                of once.
 
         Returns:
             task → weight used this step (see the module docstring for the scale).
@@ -326,7 +333,7 @@ class WeightingStrategy(nn.Module):
 
 def _check_number(name: str, value: float, *, low: float = 0.0, strict: bool = True) -> float:
     """``value`` as a float, finite and > low (>= low when not strict), else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     ok = math.isfinite(value) and (value > low if strict else value >= low)
     if not ok:
@@ -336,9 +343,9 @@ def _check_number(name: str, value: float, *, low: float = 0.0, strict: bool = T
 
 
 def _check_int(name: str, value: int, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
+    return int(value)
 
 
 class _SeededGenerator:
@@ -347,9 +354,9 @@ class _SeededGenerator:
     generator: torch.Generator
 
     def _init_generator(self, seed: int) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(int(seed))
 
     def get_extra_state(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -579,10 +586,11 @@ class GradNorm(WeightingStrategy):
 
     @torch.no_grad()
     def _update_weights(self, losses: Tensor, grad_norms: Tensor) -> None:
+        """One step on L_grad; ``losses`` and ``grad_norms`` are float64 CPU tensors (T,)."""
         if not bool(self.initialised):
             self.initial_losses.copy_(losses)
             self.initialised.fill_(True)
-        relative = losses / self.initial_losses.clamp_min(1e-12)  # L̃_t
+        relative = losses / self.initial_losses.cpu().clamp_min(1e-12)  # L̃_t
         rate = relative / relative.mean().clamp_min(1e-12)  # r_t
         w = self.loss_weights.double().cpu()
         norms = w * grad_norms  # G_t
@@ -715,11 +723,11 @@ def cagrad_weights(gram: np.ndarray, c: float) -> np.ndarray:
         d = g_0 + (√φ / ‖g_w‖) g_w,   φ = c² ‖g_0‖²,   g_w = Σ_t w_t g_t,
         w = argmin_{w ∈ simplex}  g_wᵀ g_0 + √φ ‖g_w‖.
 
-    The T-dimensional problem is solved on the Gram matrix with SLSQP (the official code's
-    ``scipy.optimize.minimize``; the Gram matrix is first divided by its mean diagonal so
-    solver tolerances do not depend on the gradients' scale — w is scale-invariant). As in
-    the official implementation (``rescale=1``) the update is d / (1 + c²), so c = 0 gives
-    the mean gradient g_0.
+    The T-dimensional problem is solved on the Gram matrix, first divided by its mean
+    diagonal (w is invariant to the gradients' scale; solver tolerances are not): exactly
+    for two tasks (``_cagrad_two``), with SLSQP for more (the official code's
+    ``scipy.optimize.minimize``). As in the official implementation (``rescale=1``) the
+    update is d / (1 + c²), so c = 0 gives the mean gradient g_0.
 
     Args:
         gram: (T, T) Gram matrix G Gᵀ.
@@ -728,8 +736,6 @@ def cagrad_weights(gram: np.ndarray, c: float) -> np.ndarray:
     Returns:
         (T,) coefficients β with d / (1 + c²) = Σ_t β_t g_t (mean scale: Σ β = 1 when c = 0).
     """
-    from scipy.optimize import minimize  # scipy comes with scikit-learn
-
     n = gram.shape[0]
     uniform = np.full(n, 1.0 / n)
     scale = float(np.mean(np.diag(gram)))
@@ -738,15 +744,52 @@ def cagrad_weights(gram: np.ndarray, c: float) -> np.ndarray:
     a = gram / scale
     b = a @ uniform  # (T,) g_t·g_0, so g_wᵀg_0 = w·b
     sqrt_phi = c * math.sqrt(max(float(uniform @ b), 0.0))  # c ‖g_0‖
+    if sqrt_phi == 0.0:
+        return uniform
+    w = _cagrad_two(a, b, sqrt_phi) if n == 2 else _cagrad_slsqp(a, b, sqrt_phi)
+    gw_norm = math.sqrt(max(float(w @ a @ w), 0.0))
+    lam = sqrt_phi / gw_norm if gw_norm > 1e-12 else 0.0  # g_w = 0: d = g_0
+    return (uniform + lam * w) / (1.0 + c**2)
+
+
+def _cagrad_two(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Exact minimiser of F(γ) = g_γ·g_0 + k‖g_γ‖ over g_γ = γ g_1 + (1 − γ) g_2, γ ∈ [0, 1].
+
+    With u = p γ + q, p = ‖g_1 − g_2‖², q = (g_1 − g_2)·g_2, h = p‖g_2‖² − q² ≥ 0, one has
+    ‖g_γ‖² = (u² + h)/p and F'(γ) = Δ + k √p u/√(u² + h), Δ = (g_1 − g_2)·g_0. F is convex.
+    With m = −Δ/k, F' = 0 at u = sign(m) √(m² h / (p − m²)) when m² < p; otherwise F is
+    monotone on [0, 1] and the minimum is at an end. The stationary γ is clipped to [0, 1].
+    """
+    p = float(a[0, 0] + a[1, 1] - 2.0 * a[0, 1])
+    q = float(a[0, 1] - a[1, 1])
+    delta = float(b[0] - b[1])
+    if p <= 1e-12:  # g_1 = g_2: F is linear in γ
+        gamma = 0.5 if delta == 0.0 else float(delta < 0.0)
+    else:
+        h = max(p * float(a[1, 1]) - q * q, 0.0)
+        m = -delta / k  # target value of u √p / √(u² + h), which lies in (−√p, √p)
+        if m * m >= p:
+            gamma = float(m > 0.0)
+        else:
+            u = math.copysign(math.sqrt(m * m * h / (p - m * m)), m)
+            gamma = float(np.clip((u - q) / p, 0.0, 1.0))
+    return np.array([gamma, 1.0 - gamma])
+
+
+def _cagrad_slsqp(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """argmin_{w ∈ simplex} w·b + k √(wᵀ a w), by SLSQP from the uniform weights."""
+    from scipy.optimize import minimize  # scipy comes with scikit-learn
+
+    n = a.shape[0]
 
     def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
         aw = a @ w
-        norm = math.sqrt(max(float(w @ aw), 1e-16))  # ‖g_w‖
-        return float(w @ b) + sqrt_phi * norm, b + sqrt_phi * aw / norm
+        norm = math.sqrt(float(w @ aw) + 1e-12)  # ‖g_w‖, smoothed where g_w = 0
+        return float(w @ b) + k * norm, b + k * aw / norm
 
     result = minimize(
         objective,
-        uniform,
+        np.full(n, 1.0 / n),
         jac=True,
         method="SLSQP",
         bounds=[(0.0, 1.0)] * n,
@@ -754,10 +797,7 @@ def cagrad_weights(gram: np.ndarray, c: float) -> np.ndarray:
         options={"ftol": 1e-12, "maxiter": 200},
     )
     w = np.clip(result.x, 0.0, None)
-    w = w / w.sum()
-    gw_norm = math.sqrt(max(float(w @ a @ w), 0.0))
-    lam = sqrt_phi / gw_norm if gw_norm > 1e-12 else 0.0
-    return (uniform + lam * w) / (1.0 + c**2)
+    return w / w.sum()
 
 
 class GradientSurgery(WeightingStrategy):

@@ -1,0 +1,200 @@
+"""What does each task-balancing strategy cost per training step, relative to equal weighting?
+
+Every strategy trains the same small shared-bottom MLP on the same random batch; a step is
+``zero_grad → forward → strategy.backward → optimizer.step``. Strategies, with and without
+gradient diagnostics, are timed in interleaved rounds (so a busy machine slows them all
+alike); the table gives the median step time and the median per-round ratio to equal
+weighting.
+
+    python benchmarks/weighting_cost.py            # full run, writes benchmarks/results/
+    python benchmarks/weighting_cost.py --quick    # smoke test (seconds, 1 thread), prints only
+    python benchmarks/weighting_cost.py --device cuda --tasks 2 3
+
+The full run writes ``benchmarks/results/weighting_cost-<device>.md`` (device, torch
+version and date in its header). The model is defined here, so the benchmark depends on
+``mtlkit.weighting`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from mtlkit.weighting import WEIGHTINGS, make_weighting  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Setting:
+    batch_size: int = 1024
+    d_in: int = 64
+    d_hidden: int = 256
+    rounds: int = 7
+    steps_per_round: int = 5
+    warmup: int = 3
+
+
+QUICK = Setting(batch_size=64, d_in=16, d_hidden=32, rounds=2, steps_per_round=2, warmup=1)
+
+
+class SharedBottomMLP(nn.Module):
+    """A shared two-layer bottom and a two-layer tower per task (binary logits)."""
+
+    def __init__(self, task_names: tuple[str, ...], d_in: int, d_hidden: int) -> None:
+        super().__init__()
+        self.bottom = nn.Sequential(
+            nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_hidden), nn.ReLU()
+        )
+        self.towers = nn.ModuleDict(
+            {t: nn.Sequential(nn.Linear(d_hidden, d_hidden // 2), nn.ReLU(), nn.Linear(d_hidden // 2, 1))
+             for t in task_names}
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.bottom(x)  # (B, d_hidden)
+        return {t: tower(h).squeeze(-1) for t, tower in self.towers.items()}  # (B,) each
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return list(self.bottom.parameters())
+
+    def last_shared_parameters(self) -> list[nn.Parameter]:
+        return list(self.bottom[2].parameters())
+
+
+def make_problem(n_tasks: int, setting: Setting, device: torch.device, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    task_names = tuple(f"task{i}" for i in range(n_tasks))
+    torch.manual_seed(seed)
+    model = SharedBottomMLP(task_names, setting.d_in, setting.d_hidden).to(device)
+    x = torch.randn(setting.batch_size, setting.d_in, generator=generator).to(device)
+    labels = (torch.rand(setting.batch_size, n_tasks, generator=generator) < 0.3).float().to(device)
+    return task_names, model, x, labels
+
+
+def time_strategies(n_tasks: int, setting: Setting, device: torch.device) -> dict[tuple[str, bool], list[float]]:
+    """Milliseconds per step, one sample per round, for every (strategy, diagnostics)."""
+    runs = {}
+    for name in WEIGHTINGS:
+        for diagnostics in (False, True):
+            task_names, model, x, labels = make_problem(n_tasks, setting, device)
+            strategy = make_weighting(name, task_names).to(device)
+            optimizer = torch.optim.Adam([*model.parameters(), *strategy.parameters()], lr=1e-3)
+            runs[name, diagnostics] = (task_names, model, x, labels, strategy, optimizer)
+
+    def step(run, diagnostics: bool) -> None:
+        task_names, model, x, labels, strategy, optimizer = run
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        losses = {t: F.binary_cross_entropy_with_logits(logits[t], labels[:, i]) for i, t in enumerate(task_names)}
+        strategy.backward(losses, model.shared_parameters(),
+                          last_shared_parameters=model.last_shared_parameters(), diagnostics=diagnostics)
+        optimizer.step()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for (_, diagnostics), run in runs.items():
+        for _ in range(setting.warmup):
+            step(run, diagnostics)
+    samples: dict[tuple[str, bool], list[float]] = {key: [] for key in runs}
+    for _ in range(setting.rounds):  # interleaved, so a busy machine slows all alike
+        for (name, diagnostics), run in runs.items():
+            sync()
+            start = time.perf_counter()
+            for _ in range(setting.steps_per_round):
+                step(run, diagnostics)
+            sync()
+            samples[name, diagnostics].append((time.perf_counter() - start) / setting.steps_per_round * 1e3)
+    return samples
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    threads = torch.get_num_threads()
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores, torch threads {threads})"
+
+
+def markdown_table(n_tasks: int, samples: dict[tuple[str, bool], list[float]]) -> str:
+    """Median ms/step and the median, over rounds, of its ratio to equal weighting's."""
+    base = samples["equal", False]
+    lines = [
+        f"#### {n_tasks} tasks",
+        "",
+        "| strategy | ms/step | × equal | ms/step with diagnostics | × equal |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in WEIGHTINGS:
+        cells = []
+        for diagnostics in (False, True):
+            values = samples[name, diagnostics]
+            ratio = statistics.median(v / b for v, b in zip(values, base))
+            cells += [f"{statistics.median(values):.2f}", f"{ratio:.2f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny model, few steps; print only")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--tasks", type=int, nargs="+", default=None, help="task counts (default 2 3)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: 1 with --quick, else torch's default)")
+    parser.add_argument("--output", type=Path, default=None, help="Markdown file to write")
+    args = parser.parse_args(argv)
+
+    threads = args.threads if args.threads is not None else (1 if args.quick else None)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    device = torch.device(args.device)
+    setting = QUICK if args.quick else Setting()
+    task_counts = args.tasks or ([2] if args.quick else [2, 3])
+
+    header = [
+        "### Cost of a training step per weighting strategy",
+        "",
+        f"- device: {device_description(device)}",
+        f"- torch {torch.__version__}, Python {platform.python_version()}, "
+        f"{datetime.date.today().isoformat()}",
+        f"- model: shared-bottom MLP ({setting.d_in} → {setting.d_hidden} → {setting.d_hidden}, "
+        f"towers {setting.d_hidden} → {setting.d_hidden // 2} → 1), batch {setting.batch_size}, "
+        f"Adam; median over {setting.rounds} interleaved rounds of {setting.steps_per_round} steps "
+        "(× equal: median of the per-round ratios to equal weighting without diagnostics)",
+        "- a step is zero_grad + forward + strategy.backward + optimizer.step; "
+        "\"with diagnostics\" also records per-task gradient norms and cosines",
+        "",
+    ]
+    tables = []
+    for n_tasks in task_counts:
+        tables.append(markdown_table(n_tasks, time_strategies(n_tasks, setting, device)))
+    report = "\n".join(header) + "\n" + "\n\n".join(tables) + "\n"
+    print(report)
+
+    output = args.output
+    if output is None and not args.quick:
+        output = RESULTS / f"weighting_cost-{device.type}.md"
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(report, encoding="utf-8")
+        print(f"written to {output}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

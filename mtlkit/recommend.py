@@ -1,0 +1,501 @@
+"""Top-k recommendation and ranking evaluation with a trained multi-task model.
+
+A pointwise model scores one (user, item) pair per row, so recommending means scoring the
+user against every candidate item and keeping the k best. Each pair's batch row is built
+from the user's *context*: one real sample of the user supplies the user fields, the
+context fields and the behaviour sequence (``history``); the candidate item supplies the
+item id and the item fields. The scores come in chunks of ``batch_size`` pairs
+(users × items), so all ~3.7k items of MovieLens-1M against all of its ~6k users never
+materialise at once.
+
+Which sample is the context, and which items count as *seen* (excluded), is decided by
+``at``:
+
+- ``at="end"`` (serving, :func:`recommend`'s default): the user's latest sample in any
+  split; seen = every item the user interacted with in any split.
+- ``at="valid"`` / ``at="test"`` (offline evaluation, :func:`evaluate_ranking`): the user's
+  *earliest* sample in that split, whose history holds exactly the interactions before the
+  held-out period; seen = the user's interactions in the earlier splits (train, and valid
+  for test). The held-out positives are the relevant items.
+
+"Interacted" means an observed positive label of the relevance task (by default the
+click task: clicked impressions in the synthetic funnel, rated movies in MovieLens). Items
+in the context's history are always seen.
+
+Item fields (sparse and dense columns) are recognised as the columns whose value is a
+function of the item (``item_content``, the catalog index); all other columns come from the
+user's context sample. An item that never occurs in any split gets OOV (0) sparse values
+and the train mean (0 after z-scoring) for dense values. Items never seen in training
+(cold items) are scored with item id 0 and their ``item_content`` index, as in the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from mtlkit.data.samples import MultiTaskData
+
+__all__ = [
+    "UserContext",
+    "build_user_context",
+    "candidate_batch",
+    "recommend",
+    "evaluate_ranking",
+    "user_indices",
+    "raw_item_ids",
+]
+
+SPLITS = ("train", "valid", "test")
+Score = str | Callable[[Mapping[str, Tensor]], Tensor]
+
+
+# --------------------------------------------------------------------------- the context
+@dataclass
+class UserContext:
+    """Everything needed to build candidate rows, as tensors on one device.
+
+    Attributes:
+        at: "end", "valid" or "test" (see the module docstring).
+        has_context: (n_users,) bool, True where the user has a context sample.
+        user_sparse, user_dense: (n_users, n_sparse) / (n_users, n_dense) the context
+            sample's fields (item columns included; they are overwritten per candidate).
+        history, history_padding_mask: (n_users, seq_len) the context sample's sequence.
+        item_columns_sparse, item_columns_dense: bool masks of the item-determined columns.
+        item_sparse, item_dense: (n_items, ...) those columns' values per catalog index.
+        seen: (n_users, n_items) bool, items to exclude.
+        n_warm_items: catalog indices 1..n_warm_items have an id embedding; others are cold.
+        has_item_content: whether batches carry ``item_content``.
+    """
+
+    at: str
+    has_context: Tensor
+    user_sparse: Tensor
+    user_dense: Tensor
+    history: Tensor
+    history_padding_mask: Tensor
+    item_columns_sparse: Tensor
+    item_columns_dense: Tensor
+    item_sparse: Tensor
+    item_dense: Tensor
+    seen: Tensor
+    n_warm_items: int
+    has_item_content: bool
+
+    @property
+    def n_items(self) -> int:
+        return int(self.seen.shape[1])
+
+    def to(self, device: str | torch.device) -> UserContext:
+        values = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in vars(self).items()}
+        return UserContext(**values)
+
+
+def _item_determined(keys: np.ndarray, values: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which columns of ``values`` (N, F) are a function of ``keys`` (N,), and their table.
+
+    Returns (is_function (F,), table (n_keys, F), known (n_keys,)). Vectorised: write every
+    row's value at its key (the last write wins) and check all rows agree with the table.
+    """
+    table = np.zeros((n_keys, values.shape[1]), dtype=values.dtype)
+    known = np.zeros(n_keys, dtype=bool)
+    if len(keys) == 0:
+        return np.zeros(values.shape[1], dtype=bool), table, known
+    table[keys] = values
+    known[keys] = True
+    is_function = (table[keys] == values).all(axis=0)
+    return is_function, table, known
+
+
+def build_user_context(
+    data: MultiTaskData, *, at: str = "end", relevance_task: str | None = None
+) -> UserContext:
+    """Collect each user's context sample, the item fields and the seen items (CPU tensors).
+
+    Args:
+        data: the data set the model was trained on.
+        at: "end", "valid" or "test" (see the module docstring).
+        relevance_task: the binary task whose positive labels mark interactions (default:
+            the click task, else the first binary task).
+    """
+    if at not in ("end", "valid", "test"):
+        raise ValueError(f"at must be 'end', 'valid' or 'test', got {at!r}")
+    relevance_column = _task_column(data, relevance_task)
+    schema = data.schema
+    parts = {name: getattr(data, name) for name in SPLITS}
+    rows: dict[str, list[np.ndarray]] = {}
+    wanted = ("user", "item", "sparse", "dense", "history", "history_padding_mask", "labels", "label_mask")
+    has_content = all("item_content" in split for split in parts.values() if len(split))
+    for code, name in enumerate(SPLITS):
+        split = parts[name]
+        if not len(split):
+            continue
+        n = len(split)
+        columns = {key: split[key].cpu().numpy() for key in wanted}
+        columns["content"] = split["item_content"].cpu().numpy() if has_content else columns["item"]
+        columns["time"] = split["timestamp"].cpu().numpy() if "timestamp" in split else np.zeros(n, np.int64)
+        columns["split"] = np.full(n, code)
+        for key, value in columns.items():
+            rows.setdefault(key, []).append(value)
+    if not rows:
+        raise ValueError("data must hold at least one sample in train, valid or test, got none")
+    table = {key: np.concatenate(values) for key, values in rows.items()}
+    n_rows = len(table["user"])
+    position = np.arange(n_rows)
+    n_users, n_items = int(schema.n_users), int(schema.n_items)
+
+    # Item fields: the columns determined by the catalog index.
+    is_item_sparse, item_sparse, _ = _item_determined(table["content"], table["sparse"], n_items)
+    is_item_dense, item_dense, _ = _item_determined(table["content"], table["dense"], n_items)
+
+    # The context sample of each user.
+    # Rows sorted by (user, time, split, position); "end" takes each user's last row, a split
+    # its first row within that split.
+    keep = table["user"] > 0
+    if at != "end":
+        keep &= table["split"] == SPLITS.index(at)
+    order = np.lexsort((position, table["split"], table["time"], table["user"]))
+    order = order[keep[order]]
+    users_sorted = table["user"][order]
+    if at == "end":
+        boundary = np.r_[users_sorted[1:] != users_sorted[:-1], True]  # last row per user
+    else:
+        boundary = np.r_[True, users_sorted[1:] != users_sorted[:-1]]  # first row per user
+    chosen = order[boundary[: len(order)]]
+    context_user = table["user"][chosen]
+    has_context = np.zeros(n_users, dtype=bool)
+    has_context[context_user] = True
+
+    def per_user(values: np.ndarray, fill: Any = 0) -> np.ndarray:
+        out = np.full((n_users, *values.shape[1:]), fill, dtype=values.dtype)
+        out[context_user] = values[chosen]
+        return out
+
+    history = per_user(table["history"])
+    padding = per_user(table["history_padding_mask"], fill=True)
+
+    # Seen items: interactions before the held-out period (all of them for "end").
+    positive = table["label_mask"][:, relevance_column] & (table["labels"][:, relevance_column] == 1)
+    if at != "end":
+        positive &= table["split"] < SPLITS.index(at)
+    positive &= table["user"] > 0
+    seen = np.zeros((n_users, n_items), dtype=bool)
+    seen[table["user"][positive], table["content"][positive]] = True
+    history_users = np.repeat(np.arange(n_users), history.shape[1]) if history.size else np.zeros(0, np.int64)
+    flat_history = history.reshape(-1)
+    seen[history_users[~padding.reshape(-1)], flat_history[~padding.reshape(-1)]] = True
+    seen[:, 0] = True  # index 0 is the OOV item, never a candidate
+
+    return UserContext(
+        at=at,
+        has_context=torch.from_numpy(has_context),
+        user_sparse=torch.from_numpy(per_user(table["sparse"])),
+        user_dense=torch.from_numpy(per_user(table["dense"])),
+        history=torch.from_numpy(history),
+        history_padding_mask=torch.from_numpy(padding),
+        item_columns_sparse=torch.from_numpy(is_item_sparse),
+        item_columns_dense=torch.from_numpy(is_item_dense),
+        item_sparse=torch.from_numpy(item_sparse),
+        item_dense=torch.from_numpy(item_dense),
+        seen=torch.from_numpy(seen),
+        n_warm_items=int(data.info.get("n_warm_items", n_items - 1)),
+        has_item_content=has_content,
+    )
+
+
+def candidate_batch(context: UserContext, users: Tensor, items: Tensor) -> dict[str, Tensor]:
+    """The batch of all (user, item) pairs, user-major: row ``u * len(items) + i``.
+
+    Args:
+        context: from :func:`build_user_context`, on the model's device.
+        users: (U,) user indices with a context sample.
+        items: (I,) catalog item indices.
+
+    Returns:
+        a batch dict with U·I rows (the keys of the data contract models read).
+    """
+    n_users, n_items = len(users), len(items)
+    user_rows = users.repeat_interleave(n_items)  # (U*I,)
+    item_rows = items.repeat(n_users)  # (U*I,)
+    sparse = context.user_sparse[user_rows]  # (U*I, n_sparse)
+    sparse = torch.where(context.item_columns_sparse, context.item_sparse[item_rows], sparse)
+    dense = context.user_dense[user_rows]  # (U*I, n_dense)
+    dense = torch.where(context.item_columns_dense, context.item_dense[item_rows], dense)
+    warm = item_rows <= context.n_warm_items
+    batch = {
+        "user": user_rows,
+        "item": torch.where(warm, item_rows, torch.zeros_like(item_rows)),
+        "sparse": sparse,
+        "dense": dense,
+        "history": context.history[user_rows],
+        "history_padding_mask": context.history_padding_mask[user_rows],
+    }
+    if context.has_item_content:
+        batch["item_content"] = item_rows
+    return batch
+
+
+# --------------------------------------------------------------------------- scoring
+def _task_column(data: MultiTaskData, task: str | None) -> int:
+    """Column of the relevance task: ``task``, else "click", else the first binary task."""
+    names = list(data.schema.task_names)
+    kinds = data.schema.task_kinds
+    if task is None:
+        binary = [n for n in names if kinds[n] == "binary"]
+        if not binary:
+            raise ValueError(f"relevance_task must be given when no task is binary, tasks are {names}")
+        task = "click" if "click" in binary else binary[0]
+    if task not in names or kinds[task] != "binary":
+        raise ValueError(f"relevance_task must be a binary task of {names}, got {task!r}")
+    return names.index(task)
+
+
+def _scorer(model: nn.Module, task_kinds: Mapping[str, str], score: Score) -> Callable[[Mapping[str, Tensor]], Tensor]:
+    """Turn ``score`` into a function of the model's output dict giving (B,) scores.
+
+    "ctr": σ(click logit) (the click task, else the first binary task); "ctcvr": the
+    probability of the conversion task — ``model.config.ctcvr_task`` when the model has one
+    (ESMM, whose output for it already is pCTCVR = pCTR·pCVR), else "purchase"; a task
+    name: that task's probability (binary) or value (regression); a callable: used as is.
+    """
+    if callable(score):
+        return score
+    names = list(task_kinds)
+    if score == "ctr":
+        binary = [n for n in names if task_kinds[n] == "binary"]
+        task = "click" if "click" in binary else (binary[0] if binary else None)
+        if task is None:
+            raise ValueError(f"score 'ctr' needs a binary task, tasks are {names}")
+    elif score == "ctcvr":
+        task = getattr(getattr(model, "config", None), "ctcvr_task", "purchase")
+        if task not in names:
+            raise ValueError(f"score 'ctcvr' needs the conversion task {task!r}, tasks are {names}")
+    elif isinstance(score, str) and score in names:
+        task = score
+    else:
+        raise ValueError(f"score must be 'ctr', 'ctcvr', a task name of {names} or a callable, got {score!r}")
+    if task_kinds[task] == "binary":
+        return lambda outputs: torch.sigmoid(outputs[task].float())
+    return lambda outputs: outputs[task].float()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    parameter = next(iter(model.parameters()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _check_users(context: UserContext, users: Any) -> Tensor:
+    users = torch.as_tensor(users, dtype=torch.long).reshape(-1).cpu()
+    n_users = len(context.has_context)
+    if len(users) == 0:
+        raise ValueError("users must name at least one user, got none")
+    bad = users[(users < 1) | (users >= n_users)]
+    if len(bad):
+        raise ValueError(f"users must be user indices in 1..{n_users - 1}, got {bad[:5].tolist()}")
+    without = users[~context.has_context.cpu()[users]]
+    if len(without):
+        raise ValueError(f"users must have at least one sample to use as context, got {without[:5].tolist()}")
+    return users
+
+
+def _check_items(context: UserContext, candidates: Any) -> Tensor:
+    if candidates is None:
+        return torch.arange(1, context.n_items)
+    items = torch.as_tensor(candidates, dtype=torch.long).reshape(-1).cpu()
+    if len(items) == 0:
+        raise ValueError("candidates must hold at least one item, got none")
+    bad = items[(items < 1) | (items >= context.n_items)]
+    if len(bad):
+        raise ValueError(f"candidates must be item indices in 1..{context.n_items - 1}, got {bad[:5].tolist()}")
+    return items
+
+
+@torch.no_grad()
+def _score_chunks(model, context, users, items, scorer, batch_size, exclude_seen):
+    """Yield (user chunk, (Uc, I) scores with excluded pairs at -inf), all on the device."""
+    device = context.seen.device
+    items_device = items.to(device)
+    n_items = len(items)
+    users_per_chunk = max(1, batch_size // n_items)
+    items_per_chunk = min(n_items, batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(users), users_per_chunk):
+            chunk = users[start : start + users_per_chunk].to(device)
+            scores = torch.empty(len(chunk), n_items, device=device)
+            for item_start in range(0, n_items, items_per_chunk):
+                part = items_device[item_start : item_start + items_per_chunk]
+                outputs = model(candidate_batch(context, chunk, part))
+                scores[:, item_start : item_start + len(part)] = scorer(outputs).reshape(len(chunk), len(part))
+            if exclude_seen:
+                seen = context.seen[chunk][:, items_device]  # (Uc, I)
+                scores = scores.masked_fill(seen, float("-inf"))
+            yield chunk, scores
+    finally:
+        model.train(was_training)
+
+
+def recommend(
+    model: nn.Module,
+    data: MultiTaskData,
+    users: int | Sequence[int] | Tensor,
+    k: int = 10,
+    *,
+    candidates: Sequence[int] | Tensor | None = None,
+    exclude_seen: bool = True,
+    score: Score = "ctr",
+    batch_size: int = 8192,
+    at: str = "end",
+    context: UserContext | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The top-k items for each user, with their scores.
+
+    Args:
+        model: a trained model (``forward(batch) -> {task: (B,)}``); it runs on its own device.
+        data: the data it was trained on (for the users' contexts and the item fields).
+        users: user *indices* (1..n_users-1); map raw ids with :func:`user_indices`.
+        k: number of items per user.
+        candidates: catalog item indices to rank (default: the whole catalog).
+        exclude_seen: drop the items the user already interacted with (see the module doc).
+        score: "ctr", "ctcvr", a task name or ``callable(outputs) -> (B,)``; see
+            :func:`_scorer`.
+        batch_size: (user, item) pairs per forward pass.
+        at: which sample is the context and what is seen: "end" (default), "valid", "test".
+        context: a prebuilt :func:`build_user_context` (reuse it across calls).
+
+    Returns:
+        ``(items, scores)``, CPU tensors of shape (U, k): catalog item indices (map them to
+        raw ids with :func:`raw_item_ids`) sorted by descending score. Where fewer than k
+        candidates remain, the rest is padded with item -1 and score -inf.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = _model_device(model)
+    if context is None:
+        context = build_user_context(data, at=at)
+    context = context.to(device)
+    users = _check_users(context, users)
+    items = _check_items(context, candidates)
+    scorer = _scorer(model, data.schema.task_kinds, score)
+    top_items, top_scores = [], []
+    for _, scores in _score_chunks(model, context, users, items, scorer, batch_size, exclude_seen):
+        values, columns = torch.topk(scores, min(k, len(items)), dim=1)  # (Uc, k')
+        chosen = items.to(device)[columns]
+        chosen = torch.where(torch.isneginf(values), torch.full_like(chosen, -1), chosen)
+        if k > len(items):
+            pad = k - len(items)
+            chosen = torch.cat([chosen, chosen.new_full((len(chosen), pad), -1)], dim=1)
+            values = torch.cat([values, values.new_full((len(values), pad), float("-inf"))], dim=1)
+        top_items.append(chosen.cpu())
+        top_scores.append(values.cpu())
+    return torch.cat(top_items), torch.cat(top_scores)
+
+
+def evaluate_ranking(
+    model: nn.Module,
+    data: MultiTaskData,
+    k: int = 10,
+    *,
+    split: str = "test",
+    relevance_task: str | None = None,
+    score: Score = "ctr",
+    exclude_seen: bool = True,
+    max_users: int | None = None,
+    seed: int = 0,
+    batch_size: int = 8192,
+) -> dict[str, float]:
+    """Full-catalog ranking metrics on the held-out positives of a split.
+
+    For every user with a positive of ``relevance_task`` in ``split``, all catalog items are
+    scored from the user's context at the start of the split (the seen items excluded) and
+    the held-out positives are the relevant items. Returns ``{"hr@k", "ndcg@k",
+    "recall@k", "mrr", "users"}`` (means over users; see :mod:`mtlkit.metrics`: HR, He et
+    al. WWW 2017; NDCG, Järvelin & Kekäläinen TOIS 2002; MRR, Voorhees TREC 1999).
+
+    Args:
+        max_users: evaluate a random subset of this many users (seeded by ``seed``).
+        others: as in :func:`recommend`.
+    """
+    from mtlkit import metrics
+
+    if split not in ("valid", "test"):
+        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    column = _task_column(data, relevance_task)
+    context = build_user_context(data, at=split, relevance_task=relevance_task)
+    held_out = getattr(data, split)
+    content = held_out["item_content"] if context.has_item_content else held_out["item"]
+    positive = held_out["label_mask"][:, column] & (held_out["labels"][:, column] == 1) & (held_out["user"] > 0)
+    relevant = torch.zeros(context.seen.shape, dtype=torch.bool)
+    relevant[held_out["user"][positive].cpu(), content[positive].cpu()] = True
+    relevant[:, 0] = False
+    users = torch.nonzero(relevant.any(dim=1) & context.has_context).reshape(-1)
+    if len(users) == 0:
+        raise ValueError(f"split {split!r} has no user with a positive {data.schema.task_names[column]!r} label")
+    if max_users is not None:
+        if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1:
+            raise ValueError(f"max_users must be a positive int or None, got {max_users!r}")
+        if max_users < len(users):
+            generator = torch.Generator().manual_seed(seed)
+            users = users[torch.randperm(len(users), generator=generator)[:max_users]].sort().values
+    device = _model_device(model)
+    context = context.to(device)
+    items = torch.arange(1, context.n_items)
+    scorer = _scorer(model, data.schema.task_kinds, score)
+    totals = {"hr": 0.0, "ndcg": 0.0, "recall": 0.0, "mrr": 0.0}
+    n_total = 0
+    for chunk, scores in _score_chunks(model, context, users, items, scorer, batch_size, exclude_seen):
+        # Excluded pairs go to the bottom with one finite score (the metrics reject -inf).
+        scores = torch.where(torch.isneginf(scores), torch.full_like(scores, torch.finfo(scores.dtype).min), scores)
+        rel = relevant[chunk.cpu()][:, 1:].double().numpy()  # (Uc, I)
+        s = scores.double().cpu().numpy()
+        n = len(chunk)  # every user of the chunk has a relevant item
+        totals["hr"] += metrics.hit_rate_at_k(rel, s, k) * n
+        totals["ndcg"] += metrics.ndcg_at_k(rel, s, k) * n
+        totals["recall"] += metrics.recall_at_k(rel, s, k) * n
+        totals["mrr"] += metrics.mrr(rel, s) * n
+        n_total += n
+    return {
+        f"hr@{k}": totals["hr"] / n_total,
+        f"ndcg@{k}": totals["ndcg"] / n_total,
+        f"recall@{k}": totals["recall"] / n_total,
+        "mrr": totals["mrr"] / n_total,
+        "users": n_total,
+    }
+
+
+# --------------------------------------------------------------------------- raw ids
+def user_indices(data: MultiTaskData, raw_ids: Sequence[Any]) -> Tensor:
+    """Map raw user ids (as in the source data) to user indices; unknown ids raise ValueError.
+
+    Ids given as strings (e.g. from a command line) also match integer raw ids.
+    """
+    index = data.user_index
+    by_text = {str(key): value for key, value in index.items()}
+    out, unknown = [], []
+    for raw in raw_ids:
+        value = index.get(raw, by_text.get(str(raw)))
+        if value is None:
+            unknown.append(raw)
+        else:
+            out.append(value)
+    if unknown:
+        raise ValueError(f"user ids must be users seen in training, got unknown {unknown[:5]!r}")
+    return torch.tensor(out, dtype=torch.long)
+
+
+def raw_item_ids(data: MultiTaskData, items: Tensor | Sequence[int]) -> list:
+    """Catalog item indices → raw item ids (None for the padding index -1 or 0), same shape as lists."""
+    reverse = {index: raw for raw, index in data.item_index.items()}
+    array = torch.as_tensor(items).cpu()
+    return np.vectorize(lambda i: reverse.get(int(i)), otypes=[object])(array.numpy()).tolist()

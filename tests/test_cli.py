@@ -1,0 +1,185 @@
+"""The command line end to end on a tiny synthetic run, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import pandas as pd
+import pytest
+import torch
+
+from mtlkit import cli
+
+TINY_DATA = json.dumps({"n_users": 50, "n_items": 30, "n_impressions": 700, "seq_len": 4})
+TINY_MODEL = json.dumps({"embedding_dim": 4, "d_model": 8, "n_heads": 1, "d_ff": 8, "tower_hidden": [8],
+                         "n_experts": 2, "expert_hidden": [8]})
+TRAIN = ["train", "--data", "synthetic-funnel", "--data-kwargs", TINY_DATA, "--model", "mmoe",
+         "--model-kwargs", TINY_MODEL, "--batch-size", "64", "--lr", "0.01", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(argv, capsys):
+    """cli.main in-process: (exit status, stdout, stderr); argparse errors exit via SystemExit."""
+    try:
+        status = cli.main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "mmoe"
+    assert cli.main([*TRAIN, "--epochs", "2", "--weighting", "uncertainty", "--out", str(out)]) == 0
+    return out
+
+
+def test_help_is_fast_and_imports_no_torch():
+    code = "import sys, mtlkit.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-m", "mtlkit", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "train" in result.stdout and "recommend" in result.stdout
+
+
+def test_train_writes_the_run_folder(finished_run):
+    assert {"config.json", "history.csv", "history_epochs.csv", "metrics.json", "checkpoint.pt"} <= {
+        p.name for p in finished_run.iterdir()
+    }
+    assert not [p for p in finished_run.iterdir() if p.name.startswith(".")]  # no temporary files
+    config = json.loads((finished_run / "config.json").read_text())
+    assert config["data"]["name"] == "synthetic-funnel" and config["data"]["n_users"] == 50
+    assert config["model"]["name"] == "mmoe" and config["model"]["config"]["n_experts"] == 2
+    assert config["train"]["weighting"] == "uncertainty" and config["train"]["epochs"] == 2
+    assert [t["name"] for t in config["schema"]["tasks"]] == ["click", "purchase", "rating"]
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    assert set(metrics["test"]["tasks"]) == {"click", "purchase", "rating"}
+    assert set(metrics["test"]["tasks"]["click"]) == {"auc", "logloss", "gauc"}
+    assert set(metrics["valid"]["tasks"]["rating"]) == {"rmse", "mae"}
+    assert metrics["run"]["epochs"] == 2
+    epochs = pd.read_csv(finished_run / "history_epochs.csv")
+    assert len(epochs) == 2 and "weight/click" in epochs and "valid/click/auc" in epochs
+    assert "loss/rating" in pd.read_csv(finished_run / "history.csv")
+
+
+def test_evaluate_reprints_the_recorded_metrics(finished_run, capsys):
+    status, out, _ = run(["evaluate", "--run", str(finished_run), "--split", "test", "--device", "cpu"], capsys)
+    assert status == 0
+    recorded = json.loads((finished_run / "metrics.json").read_text())["test"]["tasks"]
+    for task, values in recorded.items():
+        for metric, value in values.items():
+            line = next(line for line in out.splitlines() if line.split()[:2] == [task, metric])
+            shown = line.split()[2]
+            assert shown == "-" if value is None else float(shown) == pytest.approx(value, abs=1e-4)
+
+
+def test_evaluate_with_ranking_metrics(finished_run, capsys):
+    status, out, _ = run(["evaluate", "--run", str(finished_run), "--ranking-k", "5", "--device", "cpu"], capsys)
+    assert status == 0
+    for name in ("hr@5", "ndcg@5", "recall@5", "mrr", "users"):
+        assert name in out
+
+
+def test_recommend_prints_k_items_per_user(finished_run, capsys):
+    from mtlkit.training import load_run
+
+    data = load_run(finished_run, device="cpu").data
+    raw_users = [str(u) for u in list(data.user_index)[:2]]
+    status, out, _ = run(["recommend", "--run", str(finished_run), "--user", raw_users[0], "--user", raw_users[1],
+                          "--k", "3", "--device", "cpu"], capsys)
+    assert status == 0
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert len(rows) == 6
+    assert [r[0] for r in rows] == [raw_users[0]] * 3 + [raw_users[1]] * 3
+    assert [r[1] for r in rows] == ["1", "2", "3"] * 2
+    scores = [float(r[-1]) for r in rows[:3]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_resume_continues_a_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run([*TRAIN, "--epochs", "1", "--out", str(out)], capsys)[0] == 0
+    assert run([*TRAIN, "--epochs", "2", "--out", str(out), "--resume"], capsys)[0] == 0
+    assert list(pd.read_csv(out / "history_epochs.csv")["epoch"]) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "--model", "nope"], ["--model", "nope"]),
+        (["train", "--weighting", "nope"], ["--weighting", "nope"]),
+        (["train", "--data", "netflix"], ["--data", "netflix"]),
+        (["train", "--epochs", "0"], ["--epochs"]),
+        (["train", "--lr", "fast"], ["--lr"]),
+        (["train", "--weighting-kwargs", "{oops"], ["--weighting-kwargs", "JSON"]),
+        (["train", "--data", "movielens-100k", "--data-root", "MISSING"], ["--data-root", "not a folder"]),
+        ([*TRAIN, "--model-kwargs", '{"n_experts": -1}'], ["n_experts"]),
+        ([*TRAIN[:-3], "--device", "cuda" if not torch.cuda.is_available() else "tpu"], ["device"]),
+        ([*TRAIN, "--weighting", "static", "--weighting-kwargs", '{"weights": {"nope": 1}}'], ["nope"]),
+        ([*TRAIN, "--early-stopping", "valid/click/rmse"], ["early_stopping", "valid/click/rmse"]),
+        (["evaluate", "--run", "MISSING"], ["config.json"]),
+        (["frobnicate"], ["frobnicate"]),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_status_2(argv, words, capsys, tmp_path):
+    argv = [str(tmp_path / a) if a == "MISSING" else a for a in argv]
+    status, out, err = run(argv, capsys)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0]
+
+
+def test_unknown_user_is_one_line(finished_run, capsys):
+    status, _, err = run(["recommend", "--run", str(finished_run), "--user", "no-such-user", "--device", "cpu"], capsys)
+    assert status == 2 and "no-such-user" in err and len(err.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        cli.main(["evaluate", "--run", str(tmp_path / "missing"), "--debug"])
+
+
+def test_a_real_process_exits_2_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mtlkit", "evaluate", "--run", str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_demo_compares_mmoe_with_the_single_task_baseline(tmp_path, capsys, monkeypatch):
+    import mtlkit.data
+    from mtlkit.data.datasets import load_dataset
+
+    tiny = load_dataset("synthetic-funnel", **json.loads(TINY_DATA))
+    monkeypatch.setattr(mtlkit.data, "load_dataset", lambda *args, **kwargs: tiny)
+    status, out, _ = run(["demo", "--out", str(tmp_path), "--epochs", "1", "--device", "cpu", "--quiet"], capsys)
+    assert status == 0
+    assert "single" in out and "mmoe" in out
+    for task, metric in [("click", "auc"), ("purchase", "logloss"), ("rating", "rmse"), ("rating", "mae")]:
+        assert any(line.split()[:2] == [task, metric] for line in out.splitlines())
+    assert (tmp_path / "single" / "metrics.json").is_file() and (tmp_path / "mmoe" / "checkpoint.pt").is_file()
+
+
+def test_selfcheck_calls_the_package_selfcheck(capsys, monkeypatch):
+    calls = []
+    fake = types.ModuleType("mtlkit.selfcheck")
+    fake.main = lambda: calls.append("ran") or 0
+    monkeypatch.setitem(sys.modules, "mtlkit.selfcheck", fake)
+    assert run(["selfcheck"], capsys)[0] == 0
+    assert calls == ["ran"]

@@ -1,0 +1,386 @@
+"""The learning path: every ``notebooks/NN_*.ipynb`` is checked as source and executed.
+
+Two kinds of test:
+
+1. Fast checks of the committed source (no kernel): no outputs or execution counts, exactly
+   one cell tagged ``parameters`` and it is the first code cell, an H1 title, a Colab badge
+   pointing at this notebook, the Colab install cell naming the same repository and branch
+   as the badge, the house-style sections, and the last code cell recording the results.
+2. Execution with papermill (marker ``notebook``): each notebook runs top to bottom in a fresh
+   ``python3`` kernel of this interpreter with its quick parameters, writing only under a
+   temporary run folder (``MTLKIT_RUN_DIR``); the test then loads the JSON the notebook
+   recorded with ``mtlkit.notebook.record_results`` and checks it against ``EXPECTATIONS``.
+
+3. The GPU tier (markers ``gpu``, ``slow``): the same run with the full parameters
+   (``QUICK=False, DEVICE="cuda"``), skipped where CUDA is absent.
+
+Adding a notebook means adding one ``EXPECTATIONS`` entry: a notebook without one fails.
+A real-data tier (marker ``realdata``) can reuse ``run_notebook`` with its own parameters
+and expectations; each executed copy stays in the test's ``tmp_path`` for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+NAMES = [path.stem for path in NOTEBOOKS]
+
+# The Colab badge and the install cell must name this repository and branch.
+REPO_SLUG = "mtlkit/mtlkit"
+BRANCH = "main"
+BADGE_RE = re.compile(
+    r"https://colab\.research\.google\.com/github/(?P<repo>[\w.-]+/[\w.-]+)/blob/(?P<branch>[\w./-]+?)"
+    r"/notebooks/(?P<file>[\w.-]+\.ipynb)"
+)
+# Execution budget per notebook with its quick parameters (2 shared CPU cores in CI).
+QUICK_BUDGET_S = 120
+# The GPU tier runs every notebook with its full parameters on CUDA.
+GPU_PARAMETERS = {"QUICK": False, "DEVICE": "cuda"}
+
+
+# --------------------------------------------------------------------------- expectations
+class Check:
+    """A named predicate on one recorded value, so a failure says what was expected."""
+
+    def __init__(self, description: str, predicate: Callable[[Any], bool]) -> None:
+        self.description = description
+        self.predicate = predicate
+
+    def __call__(self, value: Any) -> bool:
+        try:
+            return bool(self.predicate(value))
+        except (TypeError, ValueError):
+            return False
+
+
+def below(tolerance: float) -> Check:
+    """A finite number <= tolerance (deviations)."""
+    return Check(f"finite and <= {tolerance:g}", lambda v: math.isfinite(v) and v <= tolerance)
+
+
+def between(low: float, high: float) -> Check:
+    return Check(f"in [{low:g}, {high:g}]", lambda v: math.isfinite(v) and low <= v <= high)
+
+
+def equals(expected: Any) -> Check:
+    return Check(f"== {expected!r}", lambda v: v == expected)
+
+
+def at_least(minimum: float) -> Check:
+    return Check(f">= {minimum:g}", lambda v: v >= minimum)
+
+
+def is_true() -> Check:
+    return Check("True", lambda v: v is True)
+
+
+# One entry per notebook: recorded key -> check. Keys are what the notebook's last code cell
+# passes to mtlkit.notebook.record_results. Tolerances: float32 unless the notebook says float64.
+EXPECTATIONS: dict[str, dict[str, Check]] = {
+    "00_tour": {
+        "python_executable": equals(sys.executable),  # the "python3" kernel is this interpreter
+        "torch": equals(torch.__version__),
+        "device": Check("a torch device name", lambda v: v.split(":")[0] in {"cpu", "cuda", "mps"}),
+        "matmul_max_deviation": below(1e-3),
+        "notebooks_with_parameters": equals(len(NOTEBOOKS)),
+        "n_modules": at_least(5),
+    },
+    "01_attention": {
+        "variance_ratio_max_deviation": below(0.1),  # Var(q·k)/d -> 1
+        "scaled_variance_max_deviation": below(0.1),  # Var(q·k/sqrt(d)) -> 1
+        "saturation_unscaled_max_weight": between(0.8, 1.0),
+        "saturation_scaled_max_weight": between(0.0, 0.6),
+        "naive_softmax_overflows": is_true(),
+        "stable_softmax_max_deviation": below(1e-6),
+        "from_scratch_vs_torch_max_deviation": below(1e-5),
+        "mtlkit_vs_torch_max_deviation": below(1e-5),
+        "mask_max_deviation": below(1e-5),
+        "fully_masked_row_max_abs": equals(0.0),
+        "mha_inline_vs_mtlkit_max_deviation": below(1e-5),
+        "mha_vs_torch_max_deviation": below(1e-5),
+        "mha_weights_vs_torch_max_deviation": below(1e-5),
+        "fused_vs_scratch_max_deviation": below(1e-5),
+    },
+    "02_positional_encoding": {
+        "permutation_equivariance_max_deviation": below(1e-5),
+        "history_bag_invariance_max_deviation": below(1e-5),
+        "permutation_with_positions_change": at_least(1e-2),  # positions make order visible
+        "sinusoidal_closed_form_max_deviation": below(1e-6),
+        "rotation_vs_blocks_max_deviation": below(1e-10),  # float64
+        "rotation_max_deviation": below(1e-9),  # PE(p + k) = M_k PE(p), float64
+        "rotation_pairs_checked": at_least(1000),
+        "rotation_group_max_deviation": below(1e-10),
+        "dot_product_offset_max_deviation": below(1e-9),
+        "learned_vs_table_max_deviation": below(1e-7),
+        "learned_too_long_raises": is_true(),
+        "rope_vs_complex_max_deviation": below(1e-5),
+        "rope_norm_max_deviation": below(1e-4),
+        "rope_vs_relative_rotation_max_deviation": below(1e-5),
+        "rope_offset_max_deviation": below(1e-3),
+    },
+    "04_losses_and_metrics": {
+        "bce_vs_torch_max_deviation": below(1e-6),  # the loss deviations are relative
+        "bce_vs_likelihood_max_deviation": below(1e-5),
+        "bce_gradient_max_deviation": below(1e-7),
+        "naive_bce_overflows": is_true(),
+        "mse_vs_torch_max_deviation": below(1e-6),
+        "mse_vs_gaussian_nll_max_deviation": below(1e-5),
+        "masked_bce_max_deviation": below(1e-6),
+        "masked_mse_max_deviation": below(1e-6),
+        "masked_placeholder_max_deviation": below(1e-7),
+        "masked_gradient_unobserved_max_abs": equals(0.0),
+        "empty_mask_loss": equals(0.0),
+        "masked_cvr": between(0.1, 0.3),  # the true CVR is 0.2; the unmasked estimate is ~0.03
+        "naive_cvr": between(0.0, 0.08),
+        "mtl_gradient_max_deviation": below(1e-12),  # float64
+        "mtl_head_gradient_max_deviation": below(1e-12),
+        "auc_pairs_vs_mtlkit_max_deviation": below(1e-12),
+        "auc_vs_sklearn_max_deviation": below(1e-12),
+        "log_loss_vs_sklearn_max_deviation": below(1e-9),
+        "log_loss_vs_bce_max_deviation": below(1e-9),
+        "classification_vs_sklearn_max_deviation": below(1e-12),
+        "rmse_mae_vs_sklearn_max_deviation": below(1e-12),
+        "gauc_vs_reference_max_deviation": below(1e-12),
+        "gauc_user_shift_max_deviation": below(1e-12),
+        "ranking_vs_reference_max_deviation": below(1e-12),
+        "ndcg_vs_sklearn_max_deviation": below(1e-12),
+    },
+}
+
+
+# Where a notebook's full (GPU) run records different numbers, its entry here replaces those keys.
+GPU_EXPECTATIONS: dict[str, dict[str, Check]] = {}
+
+
+# --------------------------------------------------------------------------- fast source checks
+def _load(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def _markdown(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+def _headings(nb: nbformat.NotebookNode) -> list[str]:
+    return [line.lstrip("#").strip() for line in _markdown(nb).splitlines() if line.startswith("#")]
+
+
+def test_notebooks_exist() -> None:
+    assert len(NOTEBOOKS) >= 4, f"expected the numbered notebooks in {NOTEBOOK_DIR}, found {NAMES}"
+
+
+def test_every_notebook_has_expectations() -> None:
+    missing = sorted(set(NAMES) - set(EXPECTATIONS))
+    stale = sorted(set(EXPECTATIONS) - set(NAMES))
+    assert not missing, f"add an EXPECTATIONS entry in tests/test_notebooks.py for {missing}"
+    assert not stale, f"EXPECTATIONS names notebooks that do not exist: {stale}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_committed_without_outputs(path: Path) -> None:
+    nb = _load(path)
+    nbformat.validate(nb)
+    dirty = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; clear them before committing"
+    assert "papermill" not in nb.metadata, f"{path.name}: committed an executed (papermill) copy"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_parameters_cell_is_first_code_cell(path: Path) -> None:
+    nb = _load(path)
+    tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    assert len(tagged) == 1, f"{path.name}: expected exactly one cell tagged 'parameters', found cells {tagged}"
+    assert code and tagged[0] == code[0], f"{path.name}: the 'parameters' cell must be the first code cell"
+    params = nb.cells[tagged[0]].source
+    for name in ("QUICK", "SEED"):
+        assert re.search(rf"^{name}\s*=", params, re.M), f"{path.name}: parameters cell lacks {name} = ..."
+    setup = [h for h in _headings(nb) if re.match(r"0\.?\s+Set-up", h)]
+    assert setup, f"{path.name}: needs a '## 0 Set-up' section holding the parameters cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_papermill_reads_every_parameter(path: Path) -> None:
+    """papermill parses each assignment of the parameters cell (a quote in a comment breaks it)."""
+    papermill = pytest.importorskip("papermill")
+    nb = _load(path)
+    source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=", source, re.M)
+    inspected = papermill.inspect_notebook(str(path))
+    assert sorted(inspected) == sorted(assigned), (
+        f"{path.name}: papermill reads {sorted(inspected)} from the parameters cell, which assigns {sorted(assigned)}; "
+        "keep one plain `NAME = value  # comment` per line, without quotes in the comment"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_house_style(path: Path) -> None:
+    nb = _load(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), (
+        f"{path.name}: the first cell must be markdown starting with an H1 title"
+    )
+    badges = list(BADGE_RE.finditer(first.source))
+    assert badges, f"{path.name}: the first cell needs a Colab badge"
+    for badge in badges:
+        assert badge.group("file") == path.name, f"{path.name}: the Colab badge points at {badge.group('file')}"
+        assert (badge.group("repo"), badge.group("branch")) == (REPO_SLUG, BRANCH), (
+            f"{path.name}: the Colab badge must use {REPO_SLUG}@{BRANCH}, got {badge.group(0)}"
+        )
+    install = [c.source for c in _code_cells(nb) if "google.colab" in c.source]
+    assert install, f"{path.name}: needs the Colab-only install cell"
+    assert f'"{REPO_SLUG}"' in install[0] and f'"{BRANCH}"' in install[0], (
+        f"{path.name}: the install cell must name the badge's repository and branch"
+    )
+    headings = [h.lower() for h in _headings(nb)]
+    for section in ("exercises", "what to remember", "references"):
+        assert any(section in h for h in headings), f"{path.name}: needs a '{section}' section"
+    last_code = _code_cells(nb)[-1].source
+    assert re.search(rf"record_results\(\s*[\"']{path.stem}[\"']", last_code), (
+        f"{path.name}: the last code cell must call record_results(\"{path.stem}\", ...)"
+    )
+    text = "\n".join(cell.source for cell in nb.cells)
+    assert not re.search(r"(?<![\w.~])/(home|Users|root)/", text), f"{path.name}: holds an absolute path"
+
+
+def test_binder_files() -> None:
+    """binder/ launches the repository: a CPU torch, the repo's requirements, the package installed."""
+    binder = ROOT / "binder"
+    assert re.fullmatch(r"python-3\.\d+\n?", (binder / "runtime.txt").read_text()), "runtime.txt must read python-3.X"
+    requirements = (binder / "requirements.txt").read_text()
+    assert "download.pytorch.org/whl/cpu" in requirements and re.search(r"^torch>=", requirements, re.M)
+    assert re.search(r"^-r \.\./requirements\.txt$", requirements, re.M), "binder must install the repo's requirements"
+    assert (ROOT / "requirements.txt").is_file()
+    post_build = binder / "postBuild"
+    assert os.access(post_build, os.X_OK), "binder/postBuild must be executable"
+    assert "pip install --no-deps -e ." in post_build.read_text()
+
+
+# --------------------------------------------------------------------------- execution
+@pytest.fixture(scope="session")
+def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Jupyter data folder whose "python3" kernel is this interpreter.
+
+    jupyter_client would pick a user-level "python3" kernelspec (which may point at another
+    Python) before this environment's; ``JUPYTER_PATH`` comes first, so the notebooks run
+    with the packages under test.
+    """
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+                "metadata": {"debugger": True},
+            }
+        )
+    )
+    return root
+
+
+def run_notebook(
+    name: str,
+    run_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jupyter_dir: Path,
+    parameters: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], float]:
+    """Execute ``notebooks/<name>.ipynb`` with papermill; returns (recorded results, seconds).
+
+    The kernel starts in ``notebooks/`` (as in JupyterLab) and writes only to ``run_dir``;
+    this checkout's ``mtlkit`` comes first on its path.
+    """
+    papermill = pytest.importorskip("papermill")
+    monkeypatch.setenv("MTLKIT_RUN_DIR", str(run_dir))
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_dir))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws the figures
+    before = sorted(p.name for p in NOTEBOOK_DIR.iterdir())
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(NOTEBOOK_DIR / f"{name}.ipynb"),
+        str(run_dir / f"{name}.executed.ipynb"),
+        parameters=dict(parameters or {}),
+        kernel_name="python3",
+        cwd=str(NOTEBOOK_DIR),
+        progress_bar=False,
+        request_save_on_cell_execute=False,
+        execution_timeout=600,
+    )
+    elapsed = time.perf_counter() - start
+    after = sorted(p.name for p in NOTEBOOK_DIR.iterdir())
+    assert after == before, f"{name} wrote into notebooks/: {sorted(set(after) - set(before))}"
+    recorded = run_dir / f"{name}.json"
+    assert recorded.is_file(), f"{name} did not record its results (mtlkit.notebook.record_results)"
+    return json.loads(recorded.read_text()), elapsed
+
+
+def check_expectations(name: str, results: Mapping[str, Any], expectations: Mapping[str, Check]) -> None:
+    failures = [
+        f"{key} = {results.get(key, '<not recorded>')!r}, expected {check.description}"
+        for key, check in expectations.items()
+        if key not in results or not check(results[key])
+    ]
+    assert not failures, f"{name}:\n  " + "\n  ".join(failures)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_and_records(
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kernel_dir: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    assert name in EXPECTATIONS, f"add an EXPECTATIONS entry in tests/test_notebooks.py for {name}"
+    results, elapsed = run_notebook(name, tmp_path, monkeypatch, kernel_dir)
+    record_property("execution_s", round(elapsed, 1))
+    print(f"{name}: executed in {elapsed:.1f} s")
+    check_expectations(name, results, EXPECTATIONS[name])
+    assert elapsed < QUICK_BUDGET_S, f"{name} took {elapsed:.0f} s with its quick parameters (budget {QUICK_BUDGET_S} s)"
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_full_parameters_on_gpu(
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kernel_dir: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    assert name in EXPECTATIONS, f"add an EXPECTATIONS entry in tests/test_notebooks.py for {name}"
+    results, elapsed = run_notebook(name, tmp_path, monkeypatch, kernel_dir, GPU_PARAMETERS)
+    record_property("execution_s", round(elapsed, 1))
+    print(f"{name}: executed with {GPU_PARAMETERS} in {elapsed:.1f} s")
+    assert results.get("device", "cuda").startswith("cuda"), f"{name} ran on {results.get('device')}, not on the GPU"
+    check_expectations(name, results, {**EXPECTATIONS[name], **GPU_EXPECTATIONS.get(name, {})})

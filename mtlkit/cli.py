@@ -461,11 +461,16 @@ DEMO_MODEL = {"embedding_dim": 8, "d_model": 16, "d_ff": 32, "tower_hidden": [16
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Single-task baseline vs MMoE on the quick synthetic funnel, same data and budget."""
+    """The README's main job: the math core's self-check table, then the single-task baseline
+    vs MMoE on the quick synthetic funnel, same data and budget."""
     from mtlkit.data import load_dataset
+    from mtlkit.selfcheck import main as selfcheck_main
     from mtlkit.training import TrainConfig
 
     started = time.perf_counter()
+    if selfcheck_main(n_trials=5) != 0:
+        return 1
+    print()
     data_kwargs = {"name": "synthetic-funnel", "seed": 0, "size": "quick", **DEMO_DATA}
     data = load_dataset(**data_kwargs)
     config = TrainConfig(epochs=args.epochs, batch_size=1024, lr=1e-2, device=args.device, seed=args.seed,
@@ -494,14 +499,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_selfcheck(args: argparse.Namespace) -> int:
-    try:
-        from mtlkit.selfcheck import main as selfcheck_main
-    except ModuleNotFoundError as error:
-        if error.name != "mtlkit.selfcheck":
-            raise
-        raise ValueError("selfcheck is not available in this installation") from None
-    result = selfcheck_main()
-    return int(result or 0)
+    from mtlkit.selfcheck import main as selfcheck_main
+
+    return selfcheck_main()
 
 
 COMMANDS = {

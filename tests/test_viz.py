@@ -513,3 +513,14 @@ def test_live_loss_callback_in_a_real_training_run_and_real_model_weights():
     np.testing.assert_array_equal(image_of(fig).data, weights[0][0, 0].numpy())
     change(attention_widget(weights, labels, key_padding_mask=batch["history_padding_mask"]), "head", 1)
     assert gate_widget(model.gate_weights()).png is not None
+
+
+def test_pareto_plot_tells_every_strategy_apart():
+    import numpy as np
+
+    from mtlkit.viz import plot_pareto
+
+    paths = {f"s{i}": np.random.default_rng(i).random((5, 2)) for i in range(12)}
+    fig = plot_pareto(np.random.default_rng(0).random((10, 2)), paths)
+    styles = [(line.get_color(), line.get_linestyle()) for line in fig.axes[0].get_lines() if line.get_label() in paths]
+    assert len(styles) == len(paths) == len(set(styles))

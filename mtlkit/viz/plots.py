@@ -128,6 +128,11 @@ def _palette(i: int) -> str:
     return OKABE_ITO[i % len(OKABE_ITO)]
 
 
+def _linestyle(i: int) -> str:
+    """Solid for the first len(OKABE_ITO) lines, then dashed, then dotted: no two lines alike."""
+    return ("-", "--", ":")[(i // len(OKABE_ITO)) % 3]
+
+
 # --------------------------------------------------------------------------- attention
 def token_labels(history: Any, item: Any, item_titles: Sequence[str] | None = None) -> list[list[str]]:
     """Labels of the attention positions of every sample: the history items, then the target.
@@ -704,8 +709,8 @@ def plot_pareto(front: Any, trajectories: Mapping[str, Any], *, highlight: str |
         alpha, width = (0.25, 1.0) if faint else (1.0, 2.0)
         end = len(losses) - 1 if step is None else min(step, len(losses) - 1)
         shown = losses[: end + 1]
-        ax.plot(shown[:, 0], shown[:, 1], color=color, alpha=alpha, linewidth=width, label=name,
-                zorder=2 if faint else 4)
+        ax.plot(shown[:, 0], shown[:, 1], color=color, linestyle=_linestyle(i), alpha=alpha, linewidth=width,
+                label=name, zorder=2 if faint else 4)
         ax.plot(*losses[0], marker="o", markerfacecolor="white", color=color, alpha=alpha, markersize=7, zorder=5)
         ax.plot(*shown[-1], marker="*" if end == len(losses) - 1 else "o", color=color, alpha=alpha,
                 markersize=12 if end == len(losses) - 1 else 7, zorder=5)

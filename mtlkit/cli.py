@@ -10,8 +10,9 @@ Examples::
     torchrun --nproc_per_node 2 -m mtlkit train ...         # distributed data parallel
 
 A run folder holds ``config.json`` (data, model, training and schema), ``history.csv``
-(one row per logged step), ``history_epochs.csv``, ``metrics.json`` (per split, per task)
-and ``checkpoint.pt``, all written atomically.
+(one row per logged step), ``history_epochs.csv``, ``metrics.json`` (per split: per task, the
+macro/micro averages across comparable tasks and, with ``--adversary``, the adversary's AUC on
+held-out users) and ``checkpoint.pt``, all written atomically.
 
 Bad input (an unknown name, a missing data folder, a bad value) prints one line on stderr
 and exits with status 2; ``--debug`` shows the traceback instead. Heavy modules (torch)
@@ -251,6 +252,11 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--log-every", type=_positive_int, default=10, help="steps per history row (default 10)")
     train.add_argument("--eval-batch-size", type=_positive_int, default=4096, help="evaluation batch size (default 4096)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--adversary", choices=("gender", "bot"),
+                       help="train an adversary that predicts this user attribute from the shared representation "
+                            "through a gradient-reversal layer (gender: MovieLens; bot: synthetic funnel)")
+    train.add_argument("--adversary-strength", type=_non_negative_float, default=1.0, metavar="LAMBDA",
+                       help="λ of the gradient reversal (default 1; 0 only measures the attribute's recoverability)")
 
 
 # --------------------------------------------------------------------------- tables
@@ -280,6 +286,19 @@ def _metrics_rows(metrics: dict[str, dict[str, dict[str, float]]], splits: Seque
     """Rows (task, metric, value per split) from {split: {task: {metric: value}}}."""
     first = metrics[splits[0]]
     return [[task, name, *(metrics[s][task][name] for s in splits)] for task in first for name in first[task]]
+
+
+def _summary_rows(metrics: dict[str, Any], splits: Sequence[str]) -> list[list[Any]]:
+    """Rows for the macro/micro averages across tasks and the adversary, when the splits have them."""
+    rows: list[list[Any]] = []
+    first = metrics[splits[0]]
+    for average in ("macro", "micro"):
+        for name in first.get("summary", {}).get(average, {}):
+            rows.append([f"{average} average", name, *(metrics[s]["summary"][average][name] for s in splits)])
+    for name in ("auc", "logloss"):
+        if "adversary" in first:
+            rows.append(["adversary (held-out users)", name, *(metrics[s]["adversary"][name] for s in splits)])
+    return rows
 
 
 # --------------------------------------------------------------------------- commands
@@ -325,6 +344,8 @@ def _train_config(args: argparse.Namespace):
         log_every=args.log_every,
         eval_batch_size=args.eval_batch_size,
         quiet=args.quiet,
+        adversary=args.adversary,
+        adversary_strength=args.adversary_strength,
     )
 
 
@@ -380,9 +401,14 @@ def run_training(
             "parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         }
     }
+    if config.adversary is not None:
+        metrics["run"]["adversary"] = {"attribute": config.adversary, "strength": config.adversary_strength}
     for split in ("valid", "test"):
         if len(getattr(data, split)):
-            metrics[split] = {"tasks": trainer.evaluate(split)}  # every rank takes part (all-gather)
+            tasks = trainer.evaluate(split)  # every rank takes part (all-gather)
+            metrics[split] = {"tasks": tasks, "summary": trainer.summaries(split, task_metrics=tasks)}
+            if trainer.adversary is not None:
+                metrics[split]["adversary"] = trainer.evaluate_adversary(split)
     if trainer.is_main_process:
         write_json(out / "metrics.json", metrics)
         trainer.history.to_csv(out / "history.csv", out / "history_epochs.csv")
@@ -393,7 +419,7 @@ def _print_metrics(metrics: dict[str, Any], title: str) -> None:
     splits = [s for s in ("valid", "test") if s in metrics]
     table = {s: metrics[s]["tasks"] for s in splits}
     print(title)
-    print(format_table(_metrics_rows(table, splits), ["task", "metric", *splits]))
+    print(format_table(_metrics_rows(table, splits) + _summary_rows(metrics, splits), ["task", "metric", *splits]))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -420,7 +446,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mtlkit.training import load_run
 
     trainer = load_run(args.run, device=args.device)
-    metrics = {args.split: {"tasks": trainer.evaluate(args.split)}}
+    tasks = trainer.evaluate(args.split)
+    metrics = {args.split: {"tasks": tasks, "summary": trainer.summaries(args.split, task_metrics=tasks)}}
+    if trainer.adversary is not None:
+        metrics[args.split]["adversary"] = trainer.evaluate_adversary(args.split)
     _print_metrics(metrics, f"{args.run} ({args.split} split)")
     if args.ranking_k is not None:
         from mtlkit.recommend import evaluate_ranking

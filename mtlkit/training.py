@@ -8,14 +8,17 @@ A training step of a multi-task model is
                                                               #  or gradient surgery)
     clip ‖∇‖ to grad_clip_norm; optimiser step; scheduler step
 
-and everything else here is bookkeeping around it: the history of per-task losses and
+(with ``TrainConfig.adversary``, an adversary head first back-propagates its loss on the
+model's shared representation through a gradient-reversal layer, and the strategy's
+gradients accumulate onto it — see :mod:`mtlkit.models.adversarial`), and everything else
+here is bookkeeping around it: the history of per-task losses and
 weights, validation metrics each epoch, early stopping, callbacks for live plots, exact
 checkpoints and distributed data parallelism.
 
 Design choices a reader may want to change:
 
 - The whole split lives on the device (it is moved once); a batch is an index gather
-  ``tensor[idx]`` of every field, in an order drawn from a seeded ``torch.Generator``. No
+  (``index_select``) of every field, in an order drawn from a seeded ``torch.Generator``. No
   ``DataLoader``, no per-sample Python, no host-to-device copy per step.
 - Per-step losses are summed on the device and read back every ``log_every`` steps only,
   so the GPU is not made to wait for the host each step.
@@ -125,6 +128,12 @@ class TrainConfig:
         init_output_biases: before training, set each task's output bias to its base rate in
             the training labels (logit of the positive rate, or the mean rating), so a raw
             1-5 rating scale does not swamp the shared layers in the first steps.
+        adversary: train an adversary that predicts this protected attribute from the
+            model's shared representation through a gradient-reversal layer (see
+            :mod:`mtlkit.models.adversarial`): a batch key such as "is_bot", or "bot" /
+            "gender"; None: off. adversary_strength: λ of the reversal (0: the adversary only
+            measures). adversary_holdout_every: users with index % k == 0 never train the
+            adversary; its AUC is measured on them ("valid/adversary/auc").
     """
 
     epochs: int = 5
@@ -151,6 +160,9 @@ class TrainConfig:
     eval_batch_size: int = 4096
     quiet: bool = False
     init_output_biases: bool = True
+    adversary: str | None = None
+    adversary_strength: float = 1.0
+    adversary_holdout_every: int = 5
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "step_size", "patience", "log_every", "eval_batch_size"):
@@ -189,6 +201,15 @@ class TrainConfig:
         for name in ("compile", "restore_best", "record_gradients", "quiet", "init_output_biases"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.adversary is not None and (not isinstance(self.adversary, str) or not self.adversary):
+            raise ValueError(f"adversary must be an attribute name or None, got {self.adversary!r}")
+        value = self.adversary_strength
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"adversary_strength must be a finite number >= 0, got {value!r}")
+        self.adversary_strength = float(value)
+        value = self.adversary_holdout_every
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise ValueError(f"adversary_holdout_every must be an int >= 2, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (for config.json and checkpoints)."""
@@ -398,6 +419,7 @@ class Trainer:
                 )
             if config.record_gradients:
                 raise ValueError("record_gradients is not supported under distributed training")
+        self.adversary = self._build_adversary()
 
         self._train_module = self._wrap_model()
         self.optimizer = self._build_optimizer()
@@ -436,8 +458,29 @@ class Trainer:
             module = torch.compile(module)
         return module
 
+    def _build_adversary(self) -> nn.Module | None:
+        """The gradient-reversal adversary of ``config.adversary`` (None when off)."""
+        config = self.config
+        if config.adversary is None:
+            return None
+        from mtlkit.models.adversarial import Adversary
+
+        if self.dist.enabled:
+            raise ValueError("adversary is not supported under distributed training (its head is not all-reduced)")
+        adversary = Adversary(self.model, config.adversary, strength=config.adversary_strength,
+                              holdout_every=config.adversary_holdout_every)
+        if adversary.key not in self.data.train.keys():
+            adversary.remove()
+            raise ValueError(
+                f"adversary must name an attribute the batches carry, got {config.adversary!r} "
+                f"(batch key {adversary.key!r} is not in the data; keys: {sorted(self.data.train.keys())})"
+            )
+        return adversary.to(self.device)
+
     def _build_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.adversary is not None:  # the adversary head learns with the model
+            params += list(self.adversary.parameters())
         # Learnable strategy parameters (e.g. uncertainty's log-variances) are trained too,
         # without weight decay: decaying a log-variance towards 0 has no meaning.
         strategy_params = [p for p in self.strategy.parameters() if p.requires_grad]
@@ -503,6 +546,9 @@ class Trainer:
                 for task, values in self.evaluate("valid").items():
                     for metric, value in values.items():
                         record[f"valid/{task}/{metric}"] = value
+                if self.adversary is not None:
+                    for metric, value in self.evaluate_adversary("valid").items():
+                        record[f"valid/adversary/{metric}"] = value
             self.strategy.end_epoch({t: record[f"loss/{t}"] for t in self.task_names})
             if monitor is not None:
                 self._early_stopping_update(record)
@@ -577,10 +623,10 @@ class Trainer:
         n_tasks = len(self.task_names)
         shared = list(self.model.shared_parameters())
         last_shared = list(self.model.last_shared_parameters())
-        keys = list(train.keys())
 
-        epoch_sum = torch.zeros(n_tasks + 1, device=self.device)  # per-task losses, then total
-        window_sum = torch.zeros(n_tasks + 1, device=self.device)
+        n_values = n_tasks + 1 + (self.adversary is not None)  # per-task losses, total, adversary
+        epoch_sum = torch.zeros(n_values, device=self.device)
+        window_sum = torch.zeros(n_values, device=self.device)
         epoch_weights = dict.fromkeys(self.task_names, 0.0)
         window_weights = dict.fromkeys(self.task_names, 0.0)
         epoch_diag: dict[str, float] = {}
@@ -593,11 +639,16 @@ class Trainer:
         bar = self._progress(len(batches), f"epoch {self.epoch + 1}/{target_epochs}")
         for i, global_idx in enumerate(batches):
             idx = self._shard(global_idx)
-            batch = {key: train[key][idx] for key in keys}
+            batch = train.gather(idx)
             with self._autocast():
                 outputs = self._train_module(batch)
             losses = self._task_losses(outputs, batch)
             self.optimizer.zero_grad(set_to_none=True)
+            if self.adversary is not None:
+                # First, so the strategy's backward (which may free the graph) comes last; its
+                # gradients accumulate onto these. The reversal layer hands the encoder −λ·∇.
+                adversary_loss = self.adversary.loss(batch)
+                adversary_loss.backward(retain_graph=True)
             weights = self.strategy.backward(
                 losses,
                 shared,
@@ -614,6 +665,8 @@ class Trainer:
                 step_losses = torch.stack([losses[t].detach() for t in self.task_names])
                 total = sum(float(weights[t]) * step_losses[j] for j, t in enumerate(self.task_names))
                 step_values = torch.cat([step_losses, total.reshape(1)])
+                if self.adversary is not None:
+                    step_values = torch.cat([step_values, adversary_loss.detach().reshape(1)])
                 window_sum += step_values
                 epoch_sum += step_values
             for t in self.task_names:
@@ -655,9 +708,12 @@ class Trainer:
 
     def _record(self, values: list[float], weights: Mapping[str, float], diag: Mapping[str, float],
                 n_steps: int) -> dict[str, float]:
-        record: dict[str, float] = {"epoch": self.epoch + 1, "step": self.global_step, "loss": values[-1]}
+        n_tasks = len(self.task_names)
+        record: dict[str, float] = {"epoch": self.epoch + 1, "step": self.global_step, "loss": values[n_tasks]}
         for j, t in enumerate(self.task_names):
             record[f"loss/{t}"] = values[j]
+        if self.adversary is not None:
+            record["loss/adversary"] = values[n_tasks + 1]
         for t in self.task_names:
             record[f"weight/{t}"] = weights[t] / n_steps
         record["lr"] = float(self.optimizer.param_groups[0]["lr"])
@@ -746,11 +802,10 @@ class Trainer:
         mine = shards[self.dist.rank]
         was_training = self.model.training
         self.model.eval()
-        keys = list(samples.keys())
         parts: dict[str, list[Tensor]] = {t: [] for t in self.task_names}
         try:
             for idx in torch.split(mine, batch_size):
-                batch = {key: samples[key][idx] for key in keys}
+                batch = samples.gather(idx)
                 with self._autocast():
                     outputs = self.model(batch)
                 for t in self.task_names:
@@ -799,6 +854,56 @@ class Trainer:
                 accumulator = make_accumulator(kind)
                 accumulator.update(outputs[task], labels[:, i], mask[:, i])
             result[task] = _compute_metrics(accumulator, kind, outputs[task], labels[:, i], mask[:, i], users)
+        return result
+
+    def summaries(self, split: str | TensorSamples = "valid", *, batch_size: int | None = None,
+                  task_metrics: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Any]:
+        """Macro and micro averages across tasks of a split (see :mod:`mtlkit.summaries`).
+
+        ``task_metrics`` (``evaluate(split)``'s result) is computed when not given.
+        """
+        from mtlkit.summaries import summarize
+
+        samples = self.split(split) if isinstance(split, str) else split.to(self.device)
+        if task_metrics is None:
+            task_metrics = self.evaluate(samples, batch_size=batch_size)
+        outputs = self._predict_on_device(samples, batch_size or self.config.eval_batch_size)
+        return summarize(task_metrics, self.task_kinds, outputs, samples["labels"], samples["label_mask"])
+
+    @torch.no_grad()
+    def evaluate_adversary(self, split: str | TensorSamples = "valid", *,
+                           batch_size: int | None = None) -> dict[str, float]:
+        """How well the adversary recovers its attribute for the *held-out* users of a split.
+
+        Returns ``{"auc", "logloss", "n_users", "n_rows"}`` over the rows of users the adversary
+        never trained on (0.5 AUC: not recoverable; NaN when those rows hold one class).
+        """
+        from mtlkit import metrics
+        from mtlkit.models.adversarial import heldout_users
+
+        if self.adversary is None:
+            raise ValueError("adversary is None: set TrainConfig.adversary to train and evaluate one")
+        samples = self.split(split) if isinstance(split, str) else split.to(self.device)
+        rows = torch.nonzero(heldout_users(samples["user"], self.adversary.holdout_every)).squeeze(1)
+        was_training = self.model.training
+        self.model.eval()
+        parts = []
+        try:
+            for idx in torch.split(rows, batch_size or self.config.eval_batch_size):
+                with self._autocast():
+                    self.model(samples.gather(idx))
+                    parts.append(self.adversary.logits().float())
+        finally:
+            self.model.train(was_training)
+        result = {"auc": math.nan, "logloss": math.nan, "n_users": 0, "n_rows": int(len(rows))}
+        if not len(rows):
+            return result
+        logits = torch.cat(parts).cpu()
+        target = samples[self.adversary.key][rows].float().cpu()
+        result["n_users"] = int(torch.unique(samples["user"][rows]).numel())
+        result["logloss"] = float(metrics.log_loss(target, torch.sigmoid(logits)))
+        with contextlib.suppress(ValueError):  # one class only: the AUC is undefined
+            result["auc"] = float(metrics.roc_auc(target, logits))
         return result
 
     # ------------------------------------------------------------------ checkpoints
@@ -853,6 +958,7 @@ class Trainer:
                 "best_state": self._best_state,
             },
             "finished": self.finished,
+            **({"adversary": self.adversary.state_dict()} if self.adversary is not None else {}),
         }
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
@@ -879,6 +985,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.strategy.load_state_dict(state["weighting"])
+        if self.adversary is not None:
+            self.adversary.load_state_dict(state["adversary"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
@@ -922,7 +1030,7 @@ class Trainer:
         for key in sorted(set(old_schema) | set(new_schema)):
             if old_schema.get(key) != new_schema.get(key):
                 raise differ(f"schema field {key!r}", old_schema.get(key), new_schema.get(key))
-        for key in ("weighting", "weighting_kwargs", "optimizer", "scheduler"):
+        for key in ("weighting", "weighting_kwargs", "optimizer", "scheduler", "adversary"):
             old, new = saved["train"].get(key), here["train"].get(key)
             if old != new:
                 raise differ(f"train config {key!r}", old, new)

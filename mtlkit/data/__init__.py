@@ -1,6 +1,6 @@
 """Data for mtlkit: real MovieLens, synthetic worlds with known truth, and multi-task samples.
 
-Modules, one per concern: :mod:`~mtlkit.data.movielens` (download, verify, parse),
+Modules, one per concern: :mod:`~mtlkit.data.movielens` and :mod:`~mtlkit.data.census` (download, verify, parse),
 :mod:`~mtlkit.data.synthetic` (generators), :mod:`~mtlkit.data.samples` (schema, tensors,
 builder), :mod:`~mtlkit.data.datasets` (:func:`load_dataset`), :mod:`~mtlkit.data.text`
 (pretrained language-model title embeddings) and :mod:`~mtlkit.data.columns` (column names).
@@ -16,6 +16,7 @@ from typing import Any
 
 _EXPORTS = {
     "load_movielens": "mtlkit.data.movielens",
+    "load_census_income": "mtlkit.data.census",
     "make_correlated_tasks": "mtlkit.data.synthetic",
     "make_recsys_funnel": "mtlkit.data.synthetic",
     "TaskSpec": "mtlkit.data.samples",

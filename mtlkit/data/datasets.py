@@ -17,7 +17,7 @@ from mtlkit.data.samples import (
 
 __all__ = ["DATASETS", "SIZES", "load_dataset"]
 
-DATASETS = ("synthetic-funnel", "synthetic-mmoe", "movielens-100k", "movielens-1m")
+DATASETS = ("synthetic-funnel", "synthetic-mmoe", "movielens-100k", "movielens-1m", "census-income")
 SIZES = ("quick", "full")
 
 # Sizes of the synthetic worlds. "quick" builds in about a second on one CPU core (tests, CI,
@@ -64,10 +64,16 @@ def load_dataset(
       (watched: 1 on ratings, 0 on ``n_negatives`` sampled unseen movies, default 1), like
       (rating >= 4) and rating; leave-last-out split; user fields gender, age, occupation;
       item fields year and genres (multi-hot). ``size`` does not change MovieLens.
+    * ``"census-income"`` — UCI Census-Income (KDD) via
+      :func:`~mtlkit.data.census.load_census_income` (``root``, ``download``) and
+      :func:`~mtlkit.data.census.build_census_multitask`: the MMoE paper's binary task pair
+      ``tasks`` = ("income", "marital") (default) or ("education", "marital"); train = the
+      training file, valid/test = the test file halved with a fixed seed (``seed`` and
+      ``size`` do not change it); no users, items or sequence (``seq_len`` must be 0).
 
     Args:
         name: one of :data:`DATASETS`.
-        root: data folder for MovieLens (ignored by the synthetic sets).
+        root: data folder for MovieLens and census-income (ignored by the synthetic sets).
         seed: seed of the generator, the split and the negative sampling.
         size: ``"quick"`` or ``"full"`` for the synthetic sets.
         seq_len: behaviour-sequence length (default 20; 0 for synthetic-mmoe).
@@ -75,7 +81,7 @@ def load_dataset(
             as ``schema.item_text_embeddings``.
         tasks, split, n_negatives, n_eval_negatives: override the defaults above
             (see :func:`~mtlkit.data.samples.build_multitask_data`).
-        download: MovieLens only: allow downloading the archive.
+        download: MovieLens and census-income: allow downloading the files.
         correlation: synthetic-mmoe only: the task correlation p.
     """
     if name not in DATASETS:
@@ -83,7 +89,9 @@ def load_dataset(
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     started = time.perf_counter()
-    if name == "synthetic-mmoe":
+    if name == "census-income":
+        data = _census(root, download, seq_len, with_text, tasks, split, generator_kwargs)
+    elif name == "synthetic-mmoe":
         data = _mmoe(size, seed, seq_len, correlation, with_text, tasks, split, generator_kwargs)
     else:
         if name.startswith("movielens") and generator_kwargs:
@@ -139,6 +147,23 @@ def _interactions(
     )  # fmt: skip
     data.info.update(extra_info)
     return data
+
+
+def _census(root, download, seq_len, with_text, tasks, split, generator_kwargs) -> MultiTaskData:
+    from mtlkit.data.census import CENSUS_TASK_PAIRS, build_census_multitask, load_census_income
+
+    if seq_len not in (None, 0):
+        raise ValueError(f"seq_len must be 0 for census-income (it has no behaviour sequence), got {seq_len!r}")
+    if with_text:
+        raise ValueError("with_text must be False for census-income (it has no item titles)")
+    if split is not None:
+        raise ValueError(f"split must be None for census-income (the MMoE paper's split is fixed), got {split!r}")
+    if generator_kwargs:
+        raise TypeError(f"unexpected keyword argument(s) for census-income: {sorted(generator_kwargs)}")
+    tasks = CENSUS_TASK_PAIRS[0] if tasks is None else tuple(tasks)
+    if tasks not in CENSUS_TASK_PAIRS:
+        raise ValueError(f"tasks must be one of {CENSUS_TASK_PAIRS} for census-income, got {tasks!r}")
+    return build_census_multitask(load_census_income(root, download=download), tasks)
 
 
 def _mmoe(size, seed, seq_len, correlation, with_text, tasks, split, generator_kwargs) -> MultiTaskData:

@@ -11,6 +11,8 @@ shared-bottom    SharedBottom   shared encoder and bottom MLP, one tower per tas
 mmoe             MMoE           shared experts, one softmax gate per task
 ple              PLE            CGC levels of shared and task-specific experts
 esmm             ESMM           pCTCVR = pCTR · pCVR over the entire impression space
+lm               LMMultiTask    a pretrained language model over the sample as text (frozen,
+                                last-N layers or LoRA), optionally with MMoE/PLE experts
 ===============  =============  ==========================================================
 
 Build one by name with :func:`build_model`; ``MODELS[name].config_class`` (or
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from mtlkit.models.base import MultiTaskModel
 from mtlkit.models.config import (
     ESMMConfig,
+    LMConfig,
     MMoEConfig,
     ModelConfig,
     PLEConfig,
@@ -40,6 +43,7 @@ from mtlkit.models.config import (
 )
 from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.esmm import ESMM, ctcvr_logit
+from mtlkit.models.lm import LMMultiTask
 from mtlkit.models.mmoe import MMoE
 from mtlkit.models.ple import PLE, CGCLevel
 from mtlkit.models.shared_bottom import SharedBottom
@@ -53,6 +57,8 @@ __all__ = [
     "ESMM",
     "ESMMConfig",
     "FeatureEncoder",
+    "LMConfig",
+    "LMMultiTask",
     "MMoE",
     "MMoEConfig",
     "MODELS",
@@ -75,6 +81,7 @@ MODELS: dict[str, type[MultiTaskModel]] = {
     "mmoe": MMoE,
     "ple": PLE,
     "esmm": ESMM,
+    "lm": LMMultiTask,
 }
 
 
@@ -94,7 +101,7 @@ def build_model(
     """Build the model called ``name`` (one of ``MODELS``) for ``schema``.
 
     Args:
-        name: ``"single"``, ``"shared-bottom"``, ``"mmoe"``, ``"ple"`` or ``"esmm"``.
+        name: ``"single"``, ``"shared-bottom"``, ``"mmoe"``, ``"ple"``, ``"esmm"`` or ``"lm"``.
         schema: the data's ``FeatureSchema``.
         config: a config dataclass, or a dict of its fields (e.g. read from JSON), or None
             for the defaults.

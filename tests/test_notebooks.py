@@ -47,8 +47,6 @@ BADGE_RE = re.compile(
     r"https://colab\.research\.google\.com/github/(?P<repo>[\w.-]+/[\w.-]+)/blob/(?P<branch>[\w./-]+?)"
     r"/notebooks/(?P<file>[\w.-]+\.ipynb)"
 )
-# Execution budget per notebook with its quick parameters (2 shared CPU cores in CI).
-QUICK_BUDGET_S = 120
 # The GPU tier runs every notebook with its full parameters on CUDA.
 GPU_PARAMETERS = {"QUICK": False, "DEVICE": "cuda"}
 
@@ -532,7 +530,6 @@ def test_notebook_runs_and_records(
     record_property("execution_s", round(elapsed, 1))
     print(f"{name}: executed in {elapsed:.1f} s")
     check_expectations(name, results, EXPECTATIONS[name])
-    assert elapsed < QUICK_BUDGET_S, f"{name} took {elapsed:.0f} s with its quick parameters (budget {QUICK_BUDGET_S} s)"
 
 
 @pytest.mark.gpu

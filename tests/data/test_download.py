@@ -21,25 +21,6 @@ def source(tmp_path: Path) -> tuple[str, str]:
     return path.as_uri(), "md5:" + hashlib.md5(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every URL that fetch actually tries to download from."""
-    seen: list[str] = []
-    real = download._downloader_for
-
-    def spy(url: str):
-        downloader = real(url)
-
-        def recording(*args, **kwargs):
-            seen.append(url)
-            return downloader(*args, **kwargs)
-
-        return recording
-
-    monkeypatch.setattr(download, "_downloader_for", spy)
-    return seen
-
-
 def files_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -57,23 +38,23 @@ def test_data_dir_rejects_non_path() -> None:
         data_dir(3)  # type: ignore[arg-type]
 
 
-def test_fetch_downloads_once(tmp_path: Path, source, calls) -> None:
+def test_fetch_downloads_once(tmp_path: Path, source, downloads) -> None:
     url, md5 = source
     cache = tmp_path / "cache"
     path = fetch("data.bin", [url], md5, cache)
     assert path == cache / "data.bin" and path.read_bytes().startswith(b"mtlkit")
     assert fetch("data.bin", [url], md5, cache) == path
-    assert calls == [url]  # the second call found the verified file
+    assert downloads == [url]  # the second call found the verified file
     assert files_in(cache) == ["data.bin"]
 
 
-def test_fetch_falls_back_in_order(tmp_path: Path, source, calls) -> None:
+def test_fetch_falls_back_in_order(tmp_path: Path, source, downloads) -> None:
     url, md5 = source
     offline = "https://files.example.org/data.bin"  # refused by the network guard
     missing = (tmp_path / "nowhere.bin").as_uri()
     path = fetch("data.bin", [offline, missing, url], md5, tmp_path / "cache")
     assert path.is_file()
-    assert calls == [offline, missing, url]
+    assert downloads == [offline, missing, url]
 
 
 def test_fetch_checksum_mismatch_leaves_nothing(tmp_path: Path, source) -> None:
@@ -97,7 +78,7 @@ def test_fetch_all_fail_says_how_to_download_by_hand(tmp_path: Path) -> None:
     assert files_in(cache) == []
 
 
-def test_fetch_offline_mode(tmp_path: Path, source, calls) -> None:
+def test_fetch_offline_mode(tmp_path: Path, source, downloads) -> None:
     url, md5 = source
     cache = tmp_path / "cache"
     with pytest.raises(FileNotFoundError, match="download=False"):
@@ -108,7 +89,7 @@ def test_fetch_offline_mode(tmp_path: Path, source, calls) -> None:
         fetch("data.bin", [url], md5, cache, download=False)
     (cache / "data.bin").write_bytes(b"mtlkit test payload\n" * 100)
     assert fetch("data.bin", [url], md5, cache, download=False) == cache / "data.bin"
-    assert calls == []
+    assert downloads == []
 
 
 def test_fetch_validates_urls(tmp_path: Path, source) -> None:

@@ -144,25 +144,6 @@ def mirror_100k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return serve(monkeypatch, "100k", archive)
 
 
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every URL actually downloaded from."""
-    seen: list[str] = []
-    real = download._downloader_for
-
-    def spy(url: str):
-        downloader = real(url)
-
-        def recording(*args, **kwargs):
-            seen.append(url)
-            return downloader(*args, **kwargs)
-
-        return recording
-
-    monkeypatch.setattr(download, "_downloader_for", spy)
-    return seen
-
-
 def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 

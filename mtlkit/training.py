@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import math
 import os
 import random
@@ -385,7 +386,7 @@ class Trainer:
         *,
         run_info: Mapping[str, Any] | None = None,
     ) -> None:
-        from mtlkit.weighting import make_weighting
+        from mtlkit.weighting import WEIGHTINGS, make_weighting
 
         config = TrainConfig() if config is None else config
         if not isinstance(config, TrainConfig):
@@ -410,7 +411,13 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.run_info = to_jsonable(dict(run_info or {}))
 
-        self.strategy = make_weighting(config.weighting, self.task_names, **config.weighting_kwargs).to(self.device)
+        weighting_kwargs = dict(config.weighting_kwargs)
+        strategy_class = WEIGHTINGS.get(config.weighting)
+        if strategy_class is not None and "task_kinds" in inspect.signature(strategy_class).parameters:
+            # Strategies whose formula depends on the task kind (uncertainty: L/σ² for
+            # classification, L/(2σ²) for regression) get them from the schema by default.
+            weighting_kwargs.setdefault("task_kinds", self.task_kinds)
+        self.strategy = make_weighting(config.weighting, self.task_names, **weighting_kwargs).to(self.device)
         if self.dist.enabled:
             if getattr(self.strategy, "requires_grads", False):
                 raise ValueError(

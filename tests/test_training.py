@@ -460,3 +460,15 @@ def test_output_biases_start_at_the_training_base_rates(data):
     before = untouched.tower("rating").last_linear().bias.item()
     Trainer(untouched, data, config(init_output_biases=False))
     assert untouched.tower("rating").last_linear().bias.item() == before
+
+
+def test_uncertainty_weighting_gets_the_task_kinds_from_the_schema(data):
+    trainer = Trainer(make_model(data), data, config(weighting="uncertainty"))
+    # Kendall et al.: a classification task is weighted 1/σ², a regression task 1/(2σ²); at σ = 1
+    # that is 1 for click/purchase and 1/2 for rating.
+    expected = {t: "classification" if k == "binary" else "regression" for t, k in data.schema.task_kinds.items()}
+    assert trainer.strategy.task_kinds == expected
+    _, weights = trainer.strategy.combine({t: torch.tensor(1.0) for t in data.schema.task_names})
+    assert weights == {"click": 1.0, "purchase": 1.0, "rating": 0.5}
+    with pytest.raises(ValueError, match="weighting"):
+        Trainer(make_model(data), data, config(weighting="no-such-strategy"))

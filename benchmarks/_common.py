@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -62,6 +63,26 @@ def mean_std(values: Sequence[float], digits: int = 4) -> str:
     values = [float(v) for v in values]
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def reproduction_parser(description: str, quick_help: str = "tiny sizes; print only") -> argparse.ArgumentParser:
+    """The options every reproduction script shares: --quick, --seeds, --device, --threads, --output."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--seeds", type=int, default=None, help="seeds (default 5; 2 with --quick)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--output", type=Path, default=None)
+    return parser
+
+
+def parse_reproduction_args(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[argparse.Namespace, torch.device, range]:
+    """Parse, set the thread count, and return (args, device, seeds)."""
+    args = parser.parse_args(argv)
+    set_threads(args.threads, args.quick)
+    return args, torch.device(args.device), range(args.seeds or (2 if args.quick else 5))
 
 
 def set_threads(threads: int | None, quick: bool) -> None:

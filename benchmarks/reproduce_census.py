@@ -18,14 +18,13 @@ beside the checkout when it holds ``census-income/``, else the cache (downloaded
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import command_line, SHARED_DATA, fit_and_test, header, mean_std, n_parameters, set_threads, write_report  # noqa: I001
+from _common import command_line, SHARED_DATA, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data.census import build_census_multitask, load_census_income
 from mtlkit.metrics import roc_auc
 
@@ -73,21 +72,13 @@ def tree_baseline(data, max_iter: int, seed: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3,000 training rows, 1 epoch; print only")
+    parser = reproduction_parser(__doc__.splitlines()[0], quick_help="3,000 training rows, 1 epoch; print only")
     parser.add_argument("--root", type=Path, default=None, help="folder holding census-income/")
     parser.add_argument("--pairs", nargs="+", default=None, choices=list(PAIRS))
     parser.add_argument("--models", nargs="+", default=None, choices=list(MODEL_KWARGS))
-    parser.add_argument("--seeds", type=int, default=None, help="seeds (default 5; 2 with --quick)")
     parser.add_argument("--epochs", type=int, default=None, help="max epochs (default 10; early stopping, patience 2)")
     parser.add_argument("--tree-iterations", type=int, default=None, help="default 300 (10 with --quick)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args(argv)
-    set_threads(args.threads, args.quick)
-    device = torch.device(args.device)
-    seeds = range(args.seeds or (2 if args.quick else 5))
+    args, device, seeds = parse_reproduction_args(parser, argv)
     epochs = args.epochs or (1 if args.quick else 10)
     tree_iter = args.tree_iterations or (10 if args.quick else 300)
     pairs = args.pairs or (["income-marital"] if args.quick else list(PAIRS))

@@ -20,13 +20,11 @@ On the test split's entire impression space both pCVR estimates are scored by
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import command_line, fit_and_test, header, mean_std, set_threads, write_report  # noqa: I001
+from _common import command_line, fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.metrics import roc_auc
 
@@ -55,19 +53,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes; print only")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds (default 5; 2 with --quick)")
+    parser = reproduction_parser(__doc__.splitlines()[0], quick_help="tiny sizes; print only")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 5)")
     parser.add_argument("--selection-bias", type=float, default=None,
                         help="the generator's selection_bias (default: the generator's)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args(argv)
-    set_threads(args.threads, args.quick)
-    device = torch.device(args.device)
-    seeds = range(args.seeds or (2 if args.quick else 5))
+    args, device, seeds = parse_reproduction_args(parser, argv)
     epochs = args.epochs or (1 if args.quick else 5)
     world = dict(n_users=150, n_items=80) if args.quick else {}
     if args.selection_bias is not None:

@@ -14,13 +14,11 @@ The full run also writes ``results/mmoe_synthetic-<device>.png`` (mean test loss
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
-import torch
 
-from _common import command_line, RESULTS, fit_and_test, header, mean_std, n_parameters, set_threads, write_report  # noqa: I001
+from _common import command_line, RESULTS, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
 
 CLAIM = (
@@ -40,20 +38,12 @@ COMMON = dict(embedding_dim=32, tower_hidden=(16,), dropout=0.0)
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes; print only")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds (default 5; 2 with --quick)")
+    parser = reproduction_parser(__doc__.splitlines()[0], quick_help="tiny sizes; print only")
     parser.add_argument("--n", type=int, default=None, help="samples per data set (default 30000)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 15)")
     parser.add_argument("--correlations", type=float, nargs="+", default=None,
                         help=f"task correlations p (default {' '.join(map(str, CORRELATIONS))})")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args(argv)
-    set_threads(args.threads, args.quick)
-    device = torch.device(args.device)
-    seeds = range(args.seeds or (2 if args.quick else 5))
+    args, device, seeds = parse_reproduction_args(parser, argv)
     n = args.n or (2000 if args.quick else 30_000)
     epochs = args.epochs or (1 if args.quick else 15)
     correlations = tuple(args.correlations or ((1.0, 0.0) if args.quick else CORRELATIONS))

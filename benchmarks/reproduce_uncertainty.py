@@ -16,14 +16,12 @@ Data: x ~ N(0, I_16), y_t = w_tᵀx + σ_t ε_t with w_t ~ N(0, I/16), σ = (0.5
 
 from __future__ import annotations
 
-import argparse
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import command_line, fit_and_test, header, mean_std, set_threads, write_report  # noqa: I001
+from _common import command_line, fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data.samples import (
     DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, LABEL_MASK, LABELS, SPARSE, USER,
     FeatureSchema, MultiTaskData, TaskSpec, TensorSamples,
@@ -66,19 +64,11 @@ def noisy_regression(n: int, sigmas: tuple[float, ...], seed: int, d: int = 16) 
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes; print only")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds (default 5; 2 with --quick)")
+    parser = reproduction_parser(__doc__.splitlines()[0], quick_help="tiny sizes; print only")
     parser.add_argument("--sigmas", type=float, nargs=2, default=(0.5, 2.0))
     parser.add_argument("--n", type=int, default=None, help="samples (default 20000)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 15)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args(argv)
-    set_threads(args.threads, args.quick)
-    device = torch.device(args.device)
-    seeds = range(args.seeds or (2 if args.quick else 5))
+    args, device, seeds = parse_reproduction_args(parser, argv)
     n = args.n or (2000 if args.quick else 20_000)
     epochs = args.epochs or (2 if args.quick else 15)
     sigmas = tuple(args.sigmas)

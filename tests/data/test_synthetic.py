@@ -50,6 +50,19 @@ def test_label_correlation_increases_with_task_correlation():
     assert abs(pearson[0]) < 0.05 and pearson[-1] > 0.99
 
 
+def test_correlated_tasks_label_scale():
+    # The docstring's scale: Var(y) ≈ 7.05, the sinusoids carry ≈ 4.60 of it, and least squares
+    # on x (the linear part only) leaves MSE ≈ 4.07 — the floor a model must get below.
+    data = make_correlated_tasks(20_000, 0.5, seed=4)
+    X, Y = data.X.astype(np.float64), data.Y.astype(np.float64)
+    for t, w in enumerate((data.w1, data.w2)):
+        assert Y[:, t].var() == pytest.approx(7.05, abs=0.3)
+        assert (Y[:, t] - X @ w).var() == pytest.approx(4.60, abs=0.2)
+    design = np.hstack([X, np.ones((len(X), 1))])  # (n, d + 1)
+    coef, *_ = np.linalg.lstsq(design, Y, rcond=None)
+    np.testing.assert_allclose(((design @ coef - Y) ** 2).mean(axis=0), 4.07, atol=0.25)
+
+
 def test_correlated_tasks_shapes_and_determinism():
     a = make_correlated_tasks(50, 0.5, n_features=8, seed=11)
     b = make_correlated_tasks(50, 0.5, n_features=8, seed=11)

@@ -120,7 +120,8 @@ class TrainConfig:
         early_stopping: the epoch-history column to monitor, e.g. "valid/click/auc" or
             "loss/click" (None: off); early_stopping_mode "max", "min" or "auto" (from the
             metric's name); patience: epochs without improvement before stopping;
-            restore_best: load the best epoch's weights when training stops.
+            restore_best: load the best epoch's weights (the model's and the adversary
+            head's) when training stops.
         record_gradients: ask the strategy for per-task gradient norms and cosines
             (diagnostics; costs one backward per task).
         log_every: steps between two history rows (and host syncs); 1 records every step.
@@ -134,7 +135,8 @@ class TrainConfig:
             :mod:`mtlkit.models.adversarial`): a batch key such as "is_bot", or "bot" /
             "gender"; None: off. adversary_strength: λ of the reversal (0: the adversary only
             measures). adversary_holdout_every: users with index % k == 0 never train the
-            adversary; its AUC is measured on them ("valid/adversary/auc").
+            adversary; its AUC is measured on them ("valid/adversary/auc"), and so is the
+            post-hoc probe of :meth:`Trainer.probe_adversary`.
     """
 
     epochs: int = 5
@@ -442,6 +444,7 @@ class Trainer:
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self._best_state: dict[str, Tensor] | None = None
+        self._best_adversary_state: dict[str, Tensor] | None = None  # the head of the best epoch
         self._bad_epochs = 0
         self.finished = False
         self._validated_losses = False
@@ -570,6 +573,8 @@ class Trainer:
             self.finished = True
         if self.finished and monitor is not None and self.config.restore_best and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+            if self._best_adversary_state is not None:
+                self.adversary.load_state_dict(self._best_adversary_state)
             if checkpoint_path is not None:
                 self.save_checkpoint(checkpoint_path)
         self._call("on_train_end")
@@ -773,6 +778,8 @@ class Trainer:
         if better:
             self.best_value, self.best_epoch, self._bad_epochs = value, self.epoch, 0
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if self.adversary is not None:  # the head trained against this encoder, not a later one
+                self._best_adversary_state = {k: v.detach().clone() for k, v in self.adversary.state_dict().items()}
         else:
             self._bad_epochs += 1
             if self._bad_epochs >= self.config.patience:
@@ -878,39 +885,91 @@ class Trainer:
         return summarize(task_metrics, self.task_kinds, outputs, samples["labels"], samples["label_mask"])
 
     @torch.no_grad()
+    def _representations(self, samples: TensorSamples, rows: Tensor, batch_size: int) -> Tensor:
+        """The shared representation (the adversary head's input) of ``rows`` of ``samples``:
+        float32 ``(len(rows), out_dim)`` on the device, the model in eval mode."""
+        was_training = self.model.training
+        self.model.eval()
+        parts = []
+        try:
+            for idx in torch.split(rows, batch_size):
+                with self._autocast():
+                    self.model(samples.gather(idx))
+                parts.append(self.adversary.representation.float())
+        finally:
+            self.model.train(was_training)
+        return torch.cat(parts)
+
+    def _heldout_rows(self, samples: TensorSamples) -> Tensor:
+        """Indices ``(n,)`` of the rows of ``samples`` whose users never trained the adversary."""
+        from mtlkit.models.adversarial import heldout_users
+
+        if self.adversary is None:
+            raise ValueError("adversary is None: set TrainConfig.adversary to train and evaluate one")
+        return torch.nonzero(heldout_users(samples["user"], self.adversary.holdout_every)).squeeze(1)
+
+    @torch.no_grad()
     def evaluate_adversary(self, split: str | TensorSamples = "valid", *,
                            batch_size: int | None = None) -> dict[str, float]:
         """How well the adversary recovers its attribute for the *held-out* users of a split.
 
         Returns ``{"auc", "logloss", "n_users", "n_rows"}`` over the rows of users the adversary
-        never trained on (0.5 AUC: not recoverable; NaN when those rows hold one class).
+        never trained on (0.5 AUC: the head cannot recover it; NaN when those rows hold one
+        class). Below 0.5 means the encoder flipped the signal faster than the head followed:
+        the attribute is still there — :meth:`probe_adversary` is the honest measure.
         """
         from mtlkit import metrics
-        from mtlkit.models.adversarial import heldout_users
 
-        if self.adversary is None:
-            raise ValueError("adversary is None: set TrainConfig.adversary to train and evaluate one")
         samples = self.split(split) if isinstance(split, str) else split.to(self.device)
-        rows = torch.nonzero(heldout_users(samples["user"], self.adversary.holdout_every)).squeeze(1)
-        was_training = self.model.training
-        self.model.eval()
-        parts = []
-        try:
-            for idx in torch.split(rows, batch_size or self.config.eval_batch_size):
-                with self._autocast():
-                    self.model(samples.gather(idx))
-                    parts.append(self.adversary.logits().float())
-        finally:
-            self.model.train(was_training)
+        rows = self._heldout_rows(samples)
         result = {"auc": math.nan, "logloss": math.nan, "n_users": 0, "n_rows": int(len(rows))}
         if not len(rows):
             return result
-        logits = torch.cat(parts).cpu()
+        representations = self._representations(samples, rows, batch_size or self.config.eval_batch_size)
+        logits = self.adversary.head(representations).cpu()
         target = samples[self.adversary.key][rows].float().cpu()
         result["n_users"] = int(torch.unique(samples["user"][rows]).numel())
         result["logloss"] = float(metrics.log_loss(target, torch.sigmoid(logits)))
         with contextlib.suppress(ValueError):  # one class only: the AUC is undefined
             result["auc"] = float(metrics.roc_auc(target, logits))
+        return result
+
+    def probe_adversary(self, split: str | TensorSamples = "test", *, probe: str = "linear",
+                        max_train_rows: int = 10_000, batch_size: int | None = None) -> dict[str, float]:
+        """A post-hoc probe of the adversary's attribute on the frozen model (Elazar & Goldberg, EMNLP 2018).
+
+        Fits a fresh classifier (:func:`mtlkit.models.adversarial.probe_auc`, ``probe`` "linear"
+        or "mlp") on the shared representations of training-split rows of the users the
+        adversary trained on (at most ``max_train_rows``, a seeded sample), and scores it on
+        the rows of the held-out users of ``split`` — the rows :meth:`evaluate_adversary`
+        scores. Unlike the adversary head, the probe never chased a moving encoder, so its AUC
+        says what the representation still gives away (0.5: nothing, to this probe).
+
+        Returns:
+            ``{"auc", "n_users", "n_rows", "n_train_rows"}``.
+        """
+        from mtlkit.models.adversarial import heldout_users, probe_auc
+
+        if isinstance(max_train_rows, bool) or not isinstance(max_train_rows, int) or max_train_rows <= 0:
+            raise ValueError(f"max_train_rows must be a positive int, got {max_train_rows!r}")
+        samples = self.split(split) if isinstance(split, str) else split.to(self.device)
+        rows = self._heldout_rows(samples)
+        train = self.split("train")
+        fit_rows = torch.nonzero(~heldout_users(train["user"], self.adversary.holdout_every)).squeeze(1)
+        if len(fit_rows) > max_train_rows:
+            sample = torch.randperm(len(fit_rows), generator=torch.Generator().manual_seed(self.config.seed))
+            fit_rows = fit_rows[sample[:max_train_rows].sort().values.to(self.device)]
+        result = {"auc": math.nan, "n_users": 0, "n_rows": len(rows), "n_train_rows": len(fit_rows)}
+        if not len(rows):
+            return result
+        batch_size = batch_size or self.config.eval_batch_size
+        key = self.adversary.key
+        result["n_users"] = int(torch.unique(samples["user"][rows]).numel())
+        result["auc"] = probe_auc(
+            self._representations(train, fit_rows, batch_size).cpu().numpy(), train[key][fit_rows].cpu().numpy(),
+            self._representations(samples, rows, batch_size).cpu().numpy(), samples[key][rows].cpu().numpy(),
+            probe=probe, seed=self.config.seed,
+        )  # fmt: skip
         return result
 
     # ------------------------------------------------------------------ checkpoints
@@ -963,6 +1022,7 @@ class Trainer:
                 "best_epoch": self.best_epoch,
                 "bad_epochs": self._bad_epochs,
                 "best_state": self._best_state,
+                "best_adversary_state": self._best_adversary_state,
             },
             "finished": self.finished,
             **({"adversary": self.adversary.state_dict()} if self.adversary is not None else {}),
@@ -1013,6 +1073,9 @@ class Trainer:
         self._best_state = stopping["best_state"]
         if self._best_state is not None:
             self._best_state = {k: v.to(self.device) for k, v in self._best_state.items()}
+        self._best_adversary_state = stopping.get("best_adversary_state")  # absent in older checkpoints
+        if self._best_adversary_state is not None:
+            self._best_adversary_state = {k: v.to(self.device) for k, v in self._best_adversary_state.items()}
         self.finished = bool(state.get("finished", False))
         return self
 

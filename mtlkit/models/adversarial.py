@@ -17,9 +17,20 @@ adversary:
 so the adversary head receives the gradient of L_adv as usual, and the encoder receives it
 multiplied by −λ (it climbs the adversary's loss). λ = 0 trains an adversary that only
 *measures* how recoverable the attribute is; larger λ trades main-task accuracy for privacy.
-The measurement that matters is the adversary's AUC on users whose attribute it never saw in
-training: 0.5 means the attribute cannot be recovered from the representation (by this
-adversary — a stronger probe trained afterwards may still find it).
+The measurement that matters is the attribute's AUC on users whose attribute was never seen in
+training: 0.5 means the attribute cannot be recovered from the representation.
+
+The adversary's own AUC is a poor witness of that. The head chases a moving encoder: at large λ
+the encoder can *flip* the signal faster than the head follows, and the head's AUC falls below
+0.5 — which means the attribute is still there, with the sign reversed. Elazar & Goldberg
+(EMNLP 2018, "Adversarial Removal of Demographic Attributes from Text Data") found that while
+the adversary reached chance level during training, a *post-hoc* classifier trained on the
+frozen representations still recovered the demographic attribute well above chance.
+:func:`probe_auc` (and :meth:`mtlkit.training.Trainer.probe_adversary`) is that check: freeze
+the model, fit a fresh classifier on the representations of the users the adversary trained
+on, and score it on the held-out users — new users, since a probe scored on the rows it was
+fitted to can find correlations specific to that sample (Barrett, Kementchedjhieva, Elazar,
+Elliott & Søgaard, EMNLP 2019, "Adversarial Removal of Demographic Attributes Revisited").
 
 :class:`Adversary` attaches a head to any model of :mod:`mtlkit.models` by reading the output of
 its ``encoder`` submodule (the representation every task shares) with a forward hook, so the
@@ -32,20 +43,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtlkit import metrics
 from mtlkit.models.experts import MLP
 
 __all__ = [
     "ADVERSARY_ATTRIBUTES",
+    "PROBES",
     "Adversary",
     "AdversaryHead",
     "GradientReversal",
     "GradientReversalFunction",
     "gradient_reversal",
     "heldout_users",
+    "probe_auc",
 ]
 
 #: Short names of the protected attributes → their batch keys (bool (B,) tensors).
@@ -171,11 +186,16 @@ class Adversary(nn.Module):
     def strength(self) -> float:
         return self.head.strength
 
-    def logits(self) -> Tensor:
-        """The adversary's logits ``(B,)`` for the model's last forward."""
+    @property
+    def representation(self) -> Tensor:
+        """The shared representation ``(B, out_dim)`` of the model's last forward (the head's input)."""
         if self._representation is None:
             raise RuntimeError("the adversary has seen no forward of the model yet; call model(batch) first")
-        return self.head(self._representation.float())
+        return self._representation
+
+    def logits(self) -> Tensor:
+        """The adversary's logits ``(B,)`` for the model's last forward."""
+        return self.head(self.representation.float())
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """BCE of the adversary on the last forward, over the rows of non-held-out users.
@@ -186,3 +206,72 @@ class Adversary(nn.Module):
         train_rows = ~heldout_users(batch["user"], self.holdout_every)  # (B,)
         losses = F.binary_cross_entropy_with_logits(self.logits(), target, reduction="none")  # (B,)
         return (losses * train_rows).sum() / train_rows.sum().clamp(min=1)
+
+
+#: Post-hoc probes of :func:`probe_auc`.
+PROBES = ("linear", "mlp")
+
+
+def probe_auc(train_features: Any, train_target: Any, eval_features: Any, eval_target: Any, *,
+              probe: str = "linear", seed: int = 0) -> float:
+    """Fit a fresh classifier of the attribute on frozen representations; return its held-out AUC.
+
+    The post-hoc check of Elazar & Goldberg (EMNLP 2018): an adversary at chance level does not
+    prove the attribute is gone, so a new classifier ("attacker"), trained after the model is
+    frozen, tries again. It is fitted on one set of users and scored on others — the held-out
+    users — so its AUC measures what the representation gives away about *new* users (Barrett
+    et al., EMNLP 2019). 0.5: not recoverable by this probe; 1: perfectly recoverable. The probe
+    is fitted once the encoder has stopped moving, so it learns whichever sign the signal has:
+    a flipped signal, which drives the adversary head's AUC below 0.5, still scores high here.
+
+    Probes (features standardised first, so the regularisation treats every dimension alike):
+
+    * ``"linear"``: L2-regularised logistic regression, p(a=1 | h) = σ(wᵀh + b). It finds only
+      linearly decodable information; an attribute can survive non-linearly (Ravfogel, Vargas,
+      Goldberg & Cotterell, 2022, "Adversarial Concept Erasure in Kernel Space").
+    * ``"mlp"``: one hidden layer of 64 ReLU units (sklearn ``MLPClassifier``, Adam, early
+      stopping on 10% of the fitting rows), which can find non-linear leakage. Neither probe is
+      the strongest possible attacker: an AUC near 0.5 is evidence, not proof, of removal.
+
+    Args:
+        train_features: (n, d) representations of the fitting users' rows.
+        train_target: (n,) 0/1 attribute of those rows (both classes present).
+        eval_features: (m, d) representations of the held-out users' rows.
+        eval_target: (m,) 0/1 attribute of those rows.
+        probe: one of :data:`PROBES`.
+        seed: seeds the MLP probe's initialisation and its early-stopping split.
+
+    The fit uses as many BLAS threads as ``torch.get_num_threads()`` allows.
+
+    Returns:
+        the probe's ROC AUC on the evaluation rows (NaN when they hold one class only).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    if probe not in PROBES:
+        raise ValueError(f"probe must be one of {PROBES}, got {probe!r}")
+    x_fit, x_eval = (np.asarray(a, dtype=np.float64) for a in (train_features, eval_features))
+    y_fit, y_eval = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (train_target, eval_target))
+    if x_fit.ndim != 2 or len(x_fit) != len(y_fit):
+        raise ValueError(f"train_features must be (n, d) with n = len(train_target) = {len(y_fit)}, "
+                         f"got shape {x_fit.shape}")
+    if x_eval.ndim != 2 or x_eval.shape[1] != x_fit.shape[1] or len(x_eval) != len(y_eval):
+        raise ValueError(f"eval_features must be (m, {x_fit.shape[1]}) with m = len(eval_target) = {len(y_eval)}, "
+                         f"got shape {x_eval.shape}")
+    if np.unique(y_fit).size != 2:
+        raise ValueError(f"train_target must hold both classes 0 and 1, got {np.unique(y_fit).tolist()}")
+    if probe == "linear":
+        classifier = LogisticRegression(C=1.0, max_iter=2000)
+    else:
+        classifier = MLPClassifier(hidden_layer_sizes=(64,), alpha=1e-3, early_stopping=True,
+                                   validation_fraction=0.1, max_iter=200, random_state=seed)
+    # sklearn's BLAS would take every core; use as many threads as torch is allowed.
+    with threadpool_limits(limits=torch.get_num_threads()):
+        model = make_pipeline(StandardScaler(), classifier).fit(x_fit, y_fit)
+    if np.unique(y_eval).size < 2:
+        return float("nan")
+    return metrics.roc_auc(y_eval, model.predict_proba(x_eval)[:, 1])

@@ -20,6 +20,7 @@ from mtlkit.models.adversarial import (
     GradientReversal,
     gradient_reversal,
     heldout_users,
+    probe_auc,
 )
 from mtlkit.training import TrainConfig, Trainer
 from mtlkit.utils import seed_everything
@@ -156,12 +157,12 @@ def data():
     return load_dataset("synthetic-funnel", n_users=60, n_items=30, n_impressions=800, seq_len=4)
 
 
-def _trainer(data, **overrides):
+def _trainer(data, callbacks=(), **overrides):
     seed_everything(0)
     model = build_model("mmoe", data.schema, **SMALL)
     values = dict(epochs=1, batch_size=64, lr=1e-2, device="cpu", quiet=True, log_every=2, adversary="bot")
     values.update(overrides)
-    return Trainer(model, data, TrainConfig(**values))
+    return Trainer(model, data, TrainConfig(**values), callbacks=callbacks)
 
 
 def test_trainer_trains_the_adversary_and_reports_its_heldout_auc(data):
@@ -220,6 +221,110 @@ def test_resume_with_an_adversary_is_exact(data, tmp_path):
         assert torch.equal(a, b), name
     columns = [c for c in straight.history.epochs.columns if c not in {"samples_per_s", "epoch_time_s"}]
     pd.testing.assert_frame_equal(straight.history.epochs[columns], resumed.history.epochs[columns])
+
+
+class _HeadSnapshots:
+    """A callback that keeps the adversary head's weights at the end of every epoch."""
+
+    def __init__(self):
+        self.by_epoch = {}
+
+    def on_epoch_end(self, trainer, record):
+        self.by_epoch[trainer.epoch] = {k: v.clone() for k, v in trainer.adversary.state_dict().items()}
+
+
+# "loss" monitored for its *maximum*: the first epoch (highest training loss) is the best one,
+# so the restored weights must differ from the last epoch's.
+BEST_IS_FIRST = dict(epochs=3, early_stopping="loss", early_stopping_mode="max", patience=5, restore_best=True)
+
+
+def test_restore_best_restores_the_adversary_head_of_the_best_epoch(data):
+    snapshots = _HeadSnapshots()
+    trainer = _trainer(data, callbacks=[snapshots], adversary_strength=1.0, **BEST_IS_FIRST)
+    trainer.fit()
+    assert trainer.best_epoch == 1 and trainer.epoch == 3
+    best, last = snapshots.by_epoch[1], snapshots.by_epoch[3]
+    assert any(not torch.equal(best[k], last[k]) for k in best)  # the head moved after the best epoch
+    for name, value in trainer.adversary.state_dict().items():
+        assert torch.equal(value, best[name]), name  # the head that was trained against the restored encoder
+
+
+def test_resume_keeps_the_best_adversary_head(data, tmp_path):
+    straight = _trainer(data, **BEST_IS_FIRST)
+    straight.fit()
+    first = _trainer(data, **BEST_IS_FIRST)
+    first.fit(epochs=2)
+    first.save_checkpoint(tmp_path / "checkpoint.pt")
+    resumed = _trainer(data, **BEST_IS_FIRST)
+    resumed.fit(resume_from=tmp_path / "checkpoint.pt")
+    for (name, a), b in zip(straight.adversary.state_dict().items(), resumed.adversary.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+# --------------------------------------------------------------------------- the post-hoc probe
+def _probe_data(rule, n=1200, seed=0):
+    """Features (n, 4) and an attribute decided by ``rule(x)``; the first 1,000 rows fit, the rest score."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    attribute = rule(x).float()
+    return x[:1000].numpy(), attribute[:1000].numpy(), x[1000:].numpy(), attribute[1000:].numpy()
+
+
+def test_probe_recovers_a_linearly_encoded_attribute_and_not_noise():
+    linear = _probe_data(lambda x: x[:, 0] + 0.3 * x[:, 1] > 0)
+    noise = _probe_data(lambda x: torch.rand(len(x), generator=torch.Generator().manual_seed(1)) < 0.5)
+    for probe in ("linear", "mlp"):
+        assert probe_auc(*linear, probe=probe) > 0.95
+        assert abs(probe_auc(*noise, probe=probe) - 0.5) < 0.1
+
+
+def test_a_linear_probe_misses_what_an_mlp_probe_finds():
+    """An XOR-like attribute, sign(x0·x1), has no linear direction: a linear probe sits at chance,
+    the MLP probe recovers it — a linear probe's 0.5 does not prove the attribute is gone."""
+    xor = _probe_data(lambda x: x[:, 0] * x[:, 1] > 0)
+    assert abs(probe_auc(*xor, probe="linear") - 0.5) < 0.1
+    assert probe_auc(*xor, probe="mlp") > 0.85
+
+
+def test_probe_rejects_bad_arguments_naming_them():
+    x_fit, y_fit, x_eval, y_eval = _probe_data(lambda x: x[:, 0] > 0)
+    with pytest.raises(ValueError, match="probe"):
+        probe_auc(x_fit, y_fit, x_eval, y_eval, probe="svm")
+    with pytest.raises(ValueError, match="train_target"):
+        probe_auc(x_fit, y_fit * 0, x_eval, y_eval)
+    with pytest.raises(ValueError, match="train_features"):
+        probe_auc(x_fit[:10], y_fit, x_eval, y_eval)
+    with pytest.raises(ValueError, match="eval_features"):
+        probe_auc(x_fit, y_fit, x_eval[:, :2], y_eval)
+    assert math.isnan(probe_auc(x_fit, y_fit, x_eval, y_eval * 0))  # one class to score: undefined
+
+
+def test_trainer_probe_scores_the_heldout_rows_and_ignores_the_head(data):
+    """The probe scores the rows the head is scored on; negating the head's output flips the
+    head's AUC to 1 − AUC and leaves the probe's unchanged — the probe measures the representation."""
+    trainer = _trainer(data, adversary_strength=0.5)
+    trainer.fit()
+    head, probe = trainer.evaluate_adversary("test"), trainer.probe_adversary("test")
+    assert set(probe) == {"auc", "n_users", "n_rows", "n_train_rows"}
+    assert (probe["n_rows"], probe["n_users"]) == (head["n_rows"], head["n_users"])
+    train_rows = int((~heldout_users(data.train["user"], trainer.adversary.holdout_every)).sum())
+    assert probe["n_train_rows"] == train_rows
+    assert trainer.probe_adversary("test", max_train_rows=100)["n_train_rows"] == 100
+    with torch.no_grad():  # negate the output layer: the head's logits change sign
+        for p in trainer.adversary.head.mlp.layers[-1].parameters():
+            p.neg_()
+    flipped = trainer.evaluate_adversary("test")
+    if not math.isnan(head["auc"]):
+        assert flipped["auc"] == pytest.approx(1 - head["auc"])
+        assert trainer.probe_adversary("test")["auc"] == probe["auc"]
+    with pytest.raises(ValueError, match="max_train_rows"):
+        trainer.probe_adversary("test", max_train_rows=0)
+
+
+def test_probe_needs_an_adversary(data):
+    trainer = _trainer(data, adversary=None)
+    with pytest.raises(ValueError, match="adversary"):
+        trainer.probe_adversary("test")
 
 
 def test_an_attribute_the_data_lacks_is_rejected_naming_the_adversary(data):

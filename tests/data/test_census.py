@@ -13,9 +13,11 @@ import torch
 from mtlkit.data import census
 from mtlkit.data.census import (
     CENSUS_COLUMNS,
+    bucketize,
     build_census_multitask,
     feature_columns,
     load_census_income,
+    quantile_cuts,
     split_test_rows,
     task_labels,
 )  # fmt: skip
@@ -148,6 +150,37 @@ def test_build_multitask_encodes_features(fake_root: Path) -> None:
     assert data.train["labels"].dtype == torch.float32 and bool(data.train["label_mask"].all())
     with pytest.raises(ValueError, match="tasks"):
         build_census_multitask(load_census_income(fake_root, download=False), ("income", "income"))
+
+
+def test_quantile_buckets_keep_zero_apart_and_cut_positive_values() -> None:
+    values = np.array([0, 0, 1, 2, 3, 4, 5, 100])
+    cuts = quantile_cuts(values, 4)  # quartiles of the positive values 1, 2, 3, 4, 5, 100
+    np.testing.assert_array_equal(cuts, [2, 3, 4])
+    np.testing.assert_array_equal(bucketize(values, cuts), [1, 1, 2, 2, 3, 4, 5, 5])
+    assert bucketize(np.array([7]), cuts)[0] == 5  # above every cut: the last bucket
+    assert quantile_cuts(np.zeros(5), 8).size == 0  # no positive value: zero / positive only
+    np.testing.assert_array_equal(bucketize(np.array([0, 3]), np.zeros(0)), [1, 2])
+    np.testing.assert_array_equal(quantile_cuts(np.tile(np.arange(4), 10), 32), [1, 2, 3])  # few values: fewer cuts
+
+
+def test_numeric_buckets_add_one_sparse_field_per_numeric_column(fake_root: Path) -> None:
+    tables = load_census_income(fake_root, download=False)
+    plain = build_census_multitask(tables, ("income", "marital"), numeric_buckets=0)
+    data = build_census_multitask(tables, ("income", "marital"), numeric_buckets=4)
+    assert plain.schema.sparse_fields == tuple(feature_columns(("income", "marital"))[0])
+    n_categorical = len(plain.schema.sparse_fields)
+    assert data.schema.sparse_fields[:n_categorical] == plain.schema.sparse_fields
+    assert data.schema.sparse_fields[n_categorical:] == tuple(f"{c}_bucket" for c in data.schema.dense_fields)
+    torch.testing.assert_close(data.train["dense"], plain.train["dense"])  # the dense fields stay
+    buckets = data.train["sparse"][:, n_categorical:]
+    assert int(buckets.min()) >= 1
+    assert torch.all(buckets < torch.tensor(data.schema.sparse_cardinalities[n_categorical:]))
+    j = data.schema.sparse_fields.index("capital_gains_bucket")
+    assert data.train["sparse"][:2, j].tolist() == [1, 2]  # 0 dollars; 15,024 dollars
+    assert data.info["numeric_buckets"] == 4
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="numeric_buckets"):
+            build_census_multitask(tables, ("income", "marital"), numeric_buckets=bad)
 
 
 def test_load_dataset_rejects_bad_tasks(fake_root: Path) -> None:

@@ -11,8 +11,11 @@ Examples::
 
 A run folder holds ``config.json`` (data, model, training and schema), ``history.csv``
 (one row per logged step), ``history_epochs.csv``, ``metrics.json`` (per split: per task, the
-macro/micro averages across comparable tasks and, with ``--adversary``, the adversary's AUC on
-held-out users) and ``checkpoint.pt``, all written atomically.
+macro/micro averages across comparable tasks and, with ``--adversary``, the adversary head's AUC
+and a post-hoc linear probe's AUC on held-out users) and ``checkpoint.pt``, all written
+atomically. With ``--adversary`` the protected attribute is not a model input: MovieLens is
+loaded with ``drop_features=("gender",)`` unless ``--keep-protected-input`` is given (the
+funnel's bot flag never is an input).
 
 Bad input (an unknown name, a missing data folder, a bad value) prints one line on stderr
 and exits with status 2; ``--debug`` shows the traceback instead. Heavy modules (torch)
@@ -32,6 +35,11 @@ from typing import Any
 __all__ = ["main", "build_parser", "format_table"]
 
 EXIT_USAGE = 2
+# --adversary attribute -> the input field that carries it (None: the attribute is never an input;
+# build_multitask_data skips is_bot).
+PROTECTED_INPUT_FIELDS = {"gender": "gender", "bot": None}
+# The data sets whose samples carry each adversary attribute (``is_female``, ``is_bot``).
+ADVERSARY_DATASETS = {"gender": ("movielens-100k", "movielens-1m"), "bot": ("synthetic-funnel",)}
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -252,11 +260,14 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--log-every", type=_positive_int, default=10, help="steps per history row (default 10)")
     train.add_argument("--eval-batch-size", type=_positive_int, default=4096, help="evaluation batch size (default 4096)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.add_argument("--adversary", choices=("gender", "bot"),
+    train.add_argument("--adversary", choices=tuple(PROTECTED_INPUT_FIELDS),
                        help="train an adversary that predicts this user attribute from the shared representation "
                             "through a gradient-reversal layer (gender: MovieLens; bot: synthetic funnel)")
     train.add_argument("--adversary-strength", type=_non_negative_float, default=1.0, metavar="LAMBDA",
                        help="λ of the gradient reversal (default 1; 0 only measures the attribute's recoverability)")
+    train.add_argument("--keep-protected-input", action="store_true",
+                       help="with --adversary gender: keep gender as a model input (by default it is dropped, so "
+                            "the adversary removes what the other inputs and the behaviour reveal about it)")
 
 
 # --------------------------------------------------------------------------- tables
@@ -295,10 +306,25 @@ def _summary_rows(metrics: dict[str, Any], splits: Sequence[str]) -> list[list[A
     for average in ("macro", "micro"):
         for name in first.get("summary", {}).get(average, {}):
             rows.append([f"{average} average", name, *(metrics[s]["summary"][average][name] for s in splits)])
-    for name in ("auc", "logloss"):
-        if "adversary" in first:
-            rows.append(["adversary (held-out users)", name, *(metrics[s]["adversary"][name] for s in splits)])
+    if "adversary" in first:
+        head, probe = "adversary head (held-out users)", "linear probe (held-out users)"
+        for label, name, key in ((head, "auc", "auc"), (probe, "auc", "linear_probe_auc"),
+                                 (head, "logloss", "logloss")):
+            rows.append([label, name, *(metrics[s]["adversary"][key] for s in splits)])
     return rows
+
+
+def _adversary_metrics(trainer: Any, split: str) -> dict[str, float]:
+    """The adversary head's metrics on the held-out users of ``split`` and a linear probe's AUC.
+
+    The probe (:meth:`~mtlkit.training.Trainer.probe_adversary`) is fitted afresh on the frozen
+    representations, so it measures what they still give away, which the head — chasing a moving
+    encoder — can under-state (Elazar & Goldberg, EMNLP 2018).
+    """
+    return {
+        **trainer.evaluate_adversary(split),
+        "linear_probe_auc": trainer.probe_adversary(split, probe="linear")["auc"],
+    }
 
 
 # --------------------------------------------------------------------------- commands
@@ -318,7 +344,28 @@ def _data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if reserved:
         raise ValueError(f"--data-kwargs must not set {reserved}; use the matching options")
     kwargs.update(args.data_kwargs)
+    if args.adversary is not None and args.data not in ADVERSARY_DATASETS[args.adversary]:
+        raise ValueError(
+            f"--adversary {args.adversary} needs a data set whose users carry that attribute "
+            f"({', '.join(ADVERSARY_DATASETS[args.adversary])}), got --data {args.data}"
+        )
+    field = PROTECTED_INPUT_FIELDS[args.adversary] if args.adversary is not None else None
+    if field is not None and not args.keep_protected_input:
+        kwargs["drop_features"] = list(dict.fromkeys([*kwargs.get("drop_features", ()), field]))
     return kwargs
+
+
+def _protected_input_note(args: argparse.Namespace) -> str | None:
+    """One line on whether the adversary's attribute is a model input (None without --adversary)."""
+    if args.adversary is None:
+        return None
+    field = PROTECTED_INPUT_FIELDS[args.adversary]
+    if field is None:
+        return f"--adversary {args.adversary}: the attribute is not a model input (nothing to drop)"
+    if args.keep_protected_input:
+        return f"--adversary {args.adversary}: the input field {field!r} is kept (--keep-protected-input)"
+    return (f"--adversary {args.adversary}: the input field {field!r} is dropped from the model inputs "
+            "(--keep-protected-input keeps it)")
 
 
 def _train_config(args: argparse.Namespace):
@@ -408,7 +455,7 @@ def run_training(
             tasks = trainer.evaluate(split)  # every rank takes part (all-gather)
             metrics[split] = {"tasks": tasks, "summary": trainer.summaries(split, task_metrics=tasks)}
             if trainer.adversary is not None:
-                metrics[split]["adversary"] = trainer.evaluate_adversary(split)
+                metrics[split]["adversary"] = _adversary_metrics(trainer, split)
     if trainer.is_main_process:
         write_json(out / "metrics.json", metrics)
         trainer.history.to_csv(out / "history.csv", out / "history_epochs.csv")
@@ -428,6 +475,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     data_kwargs = _data_kwargs(args)
     config = _train_config(args)
     out = args.out or Path("runs") / f"{args.data}-{args.model}-{args.weighting}-seed{args.seed}"
+    note = _protected_input_note(args)
+    if note is not None:
+        print(note)
     try:
         trainer, metrics = run_training(data_kwargs, args.model, args.model_kwargs, config, out, resume=args.resume)
         if trainer.is_main_process:
@@ -449,7 +499,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     tasks = trainer.evaluate(args.split)
     metrics = {args.split: {"tasks": tasks, "summary": trainer.summaries(args.split, task_metrics=tasks)}}
     if trainer.adversary is not None:
-        metrics[args.split]["adversary"] = trainer.evaluate_adversary(args.split)
+        metrics[args.split]["adversary"] = _adversary_metrics(trainer, args.split)
     _print_metrics(metrics, f"{args.run} ({args.split} split)")
     if args.ranking_k is not None:
         from mtlkit.recommend import evaluate_ranking

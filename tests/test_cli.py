@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -127,6 +128,7 @@ def test_resume_continues_a_run(tmp_path, capsys):
         ([*TRAIN[:-3], "--device", "cuda" if not torch.cuda.is_available() else "tpu"], ["device"]),
         ([*TRAIN, "--weighting", "static", "--weighting-kwargs", '{"weights": {"nope": 1}}'], ["nope"]),
         ([*TRAIN, "--early-stopping", "valid/click/rmse"], ["early_stopping", "valid/click/rmse"]),
+        ([*TRAIN, "--adversary", "gender"], ["--adversary gender", "movielens-100k", "synthetic-funnel"]),
         (["evaluate", "--run", "MISSING"], ["config.json"]),
         (["frobnicate"], ["frobnicate"]),
     ],
@@ -181,3 +183,31 @@ def test_selfcheck_prints_the_agreement_table(capsys):
     assert status == 0
     assert "| attention.MultiHeadAttention" in out and "sklearn.metrics.ndcg_score" in out
     assert "all within tolerance" in out
+
+def test_train_with_an_adversary_reports_the_probe_next_to_the_head(tmp_path, capsys):
+    data = json.dumps({**json.loads(TINY_DATA), "n_users": 100, "bot_fraction": 0.3})
+    out = tmp_path / "adversary"
+    argv = [*TRAIN, "--data-kwargs", data, "--epochs", "1", "--adversary", "bot", "--out", str(out)]
+    status, printed, _ = run(argv, capsys)
+    assert status == 0
+    assert "--adversary bot: the attribute is not a model input" in printed.splitlines()[0]
+    config = json.loads((out / "config.json").read_text())
+    assert "drop_features" not in config["data"]  # the funnel's bot flag is never an input:
+    assert not [f for f in config["schema"]["sparse_fields"] + config["schema"]["dense_fields"] if "bot" in f]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("valid", "test"):
+        adversary = metrics[split]["adversary"]
+        assert {"auc", "logloss", "linear_probe_auc"} <= set(adversary)
+        assert 0.0 <= adversary["linear_probe_auc"] <= 1.0 or math.isnan(adversary["linear_probe_auc"])
+    rows = [line.split() for line in printed.splitlines()]
+    assert ["linear", "probe", "(held-out", "users)", "auc"] in [row[:5] for row in rows]
+    assert ["adversary", "head", "(held-out", "users)", "auc"] in [row[:5] for row in rows]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_adversary_gender_drops_the_gender_input_unless_kept(keep):
+    argv = ["train", "--data", "movielens-100k", "--adversary", "gender", "--data-kwargs", '{"drop_features": ["age"]}']
+    args = cli.build_parser().parse_args(argv + ["--keep-protected-input"] * keep)
+    kwargs = cli._data_kwargs(args)
+    assert kwargs["drop_features"] == (["age"] if keep else ["age", "gender"])
+    assert ("is kept" if keep else "is dropped") in cli._protected_input_note(args)

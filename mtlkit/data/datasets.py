@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,7 @@ def load_dataset(
     n_eval_negatives: int | None = None,
     download: bool = True,
     correlation: float = 0.5,
+    drop_features: Sequence[str] = (),
     **generator_kwargs: Any,
 ) -> MultiTaskData:
     """Build a named data set as :class:`~mtlkit.data.samples.MultiTaskData`.
@@ -83,11 +86,19 @@ def load_dataset(
             (see :func:`~mtlkit.data.samples.build_multitask_data`).
         download: MovieLens and census-income: allow downloading the files.
         correlation: synthetic-mmoe only: the task correlation p.
+        drop_features: input fields to remove from the model inputs, by their name in
+            ``schema.sparse_fields`` / ``schema.dense_fields`` (a multi-hot field such as
+            ``"genres"`` by its name before ``=``). Attributes and labels built from the same
+            columns stay: with ``drop_features=("gender",)`` MovieLens keeps ``is_female`` for an
+            adversary or a fairness audit, but no model sees gender. The other fields'
+            vocabularies and statistics do not change (each is fitted on its own column).
     """
     if name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if isinstance(drop_features, str) or not all(isinstance(f, str) for f in drop_features):
+        raise TypeError(f"drop_features must be a sequence of field names, got {drop_features!r}")
     started = time.perf_counter()
     if name == "census-income":
         data = _census(root, download, seq_len, with_text, tasks, split, generator_kwargs)
@@ -100,6 +111,8 @@ def load_dataset(
             name, root, seed, size, 20 if seq_len is None else seq_len, with_text, text_model, tasks,
             split, n_negatives, n_eval_negatives, download, generator_kwargs,
         )
+    if drop_features:
+        data = _drop_features(data, name, tuple(drop_features))
     data.info["name"] = name
     data.info["size"] = size
     data.info["build_seconds"] = round(time.perf_counter() - started, 3)
@@ -147,6 +160,42 @@ def _interactions(
     )  # fmt: skip
     data.info.update(extra_info)
     return data
+
+
+def _input_field(column: str) -> str:
+    """The field a schema column belongs to: a multi-hot column ``"genres=Drama"`` -> ``"genres"``."""
+    return column.split("=", 1)[0]
+
+
+def _drop_features(data: MultiTaskData, name: str, drop_features: tuple[str, ...]) -> MultiTaskData:
+    """``data`` without the sparse/dense input columns of ``drop_features`` (see :func:`load_dataset`)."""
+    schema = data.schema
+    fields = list(dict.fromkeys([*schema.sparse_fields, *map(_input_field, schema.dense_fields)]))
+    unknown = sorted(set(drop_features) - set(fields))
+    if unknown:
+        raise ValueError(f"drop_features must name input fields of {name} {fields}, got unknown {unknown}")
+    keep_sparse = [j for j, f in enumerate(schema.sparse_fields) if f not in drop_features]
+    keep_dense = [j for j, f in enumerate(schema.dense_fields) if _input_field(f) not in drop_features]
+    splits = {
+        part: TensorSamples(
+            {
+                **samples.to_dict(),
+                SPARSE: samples[SPARSE][:, keep_sparse],  # (B, n_sparse) -> (B, len(keep_sparse))
+                DENSE: samples[DENSE][:, keep_dense],  # (B, n_dense) -> (B, len(keep_dense))
+            }
+        )
+        for part, samples in data.splits.items()
+    }
+    schema = dataclasses.replace(
+        schema,
+        sparse_fields=tuple(schema.sparse_fields[j] for j in keep_sparse),
+        sparse_cardinalities=tuple(schema.sparse_cardinalities[j] for j in keep_sparse),
+        dense_fields=tuple(schema.dense_fields[j] for j in keep_dense),
+    )
+    info = dict(data.info, dropped_features=list(drop_features))
+    if "dense_stats" in info:
+        info["dense_stats"] = {f: v for f, v in info["dense_stats"].items() if f in schema.dense_fields}
+    return dataclasses.replace(data, schema=schema, info=info, **splits)
 
 
 def _census(root, download, seq_len, with_text, tasks, split, generator_kwargs) -> MultiTaskData:

@@ -94,6 +94,37 @@ def test_load_dataset_rejects_bad_input():
         load_dataset("movielens-100k", selection_bias=1.0, download=False)
 
 
+
+def test_drop_features_removes_inputs_and_keeps_attributes(funnel):
+    dropped = load_dataset("synthetic-funnel", seed=0, drop_features=("device", "price"))
+    schema = funnel.schema
+    assert dropped.schema.sparse_fields == tuple(f for f in schema.sparse_fields if f != "device")
+    assert dropped.schema.dense_fields == () and dropped.info["dropped_features"] == ["device", "price"]
+    assert "price" not in dropped.info["dense_stats"]
+    kept = [j for j, f in enumerate(schema.sparse_fields) if f != "device"]
+    assert dropped.schema.sparse_cardinalities == tuple(schema.sparse_cardinalities[j] for j in kept)
+    for part, samples in dropped.splits.items():
+        full = funnel.splits[part]
+        assert samples["sparse"].shape == (len(full), len(kept)) and samples["dense"].shape == (len(full), 0)
+        assert torch.equal(samples["sparse"], full["sparse"][:, kept])  # the other fields are unchanged
+        assert torch.equal(samples["is_bot"], full["is_bot"]) and torch.equal(samples["labels"], full["labels"])
+
+
+def test_drop_features_rejects_unknown_fields():
+    with pytest.raises(ValueError, match=r"drop_features .*unknown \['gender'\]"):
+        load_dataset("synthetic-funnel", seed=0, drop_features=("gender",))
+    with pytest.raises(TypeError, match="drop_features"):
+        load_dataset("synthetic-funnel", seed=0, drop_features="device")
+
+
+@pytest.mark.realdata
+def test_movielens_drop_gender_keeps_is_female(shared_data_dir):
+    root = shared_data_dir / "ml-100k"
+    data = load_dataset("movielens-100k", root=root, download=False, seq_len=4, drop_features=["gender", "genres"])
+    assert data.schema.sparse_fields == (C.AGE, C.OCCUPATION) and data.schema.dense_fields == (C.YEAR,)
+    assert data.train["sparse"].shape[1] == 2 and data.train["dense"].shape[1] == 1
+    assert 0.2 < data.train["is_female"].float().mean() < 0.35  # about 26% of the ratings are by women
+
 @pytest.mark.realdata
 def test_movielens_100k(shared_data_dir):
     data = load_dataset("movielens-100k", root=shared_data_dir / "ml-100k", download=False, seed=0)

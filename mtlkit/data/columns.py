@@ -43,3 +43,4 @@ TRUE_PURCHASE_PROB = "true_purchase_prob"  # ground truth P(click and purchase) 
 # More task names
 WATCH = "watch"  # alias of the implicit "click" task for MovieLens-style positives
 CONVERSION = "conversion"  # P(purchase | click), labelled on clicked impressions only
+CLICK_LIKE = "click_like"  # P(click AND like), labelled on every row (the entire-space twin of "like")

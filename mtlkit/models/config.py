@@ -204,11 +204,15 @@ class ESMMConfig(ModelConfig):
 class LMConfig(ModelConfig):
     """Config of :class:`~mtlkit.models.lm.LMMultiTask` (a pretrained language model as the encoder).
 
-    Of the shared :class:`ModelConfig` fields only ``tower_hidden``, ``dropout`` and
-    ``activation`` apply (the id-embedding and sequence-Transformer fields describe the
-    ID-based encoder this model replaces).
+    The shared :class:`ModelConfig` fields ``tower_hidden``, ``dropout`` and ``activation``
+    always apply; the id-embedding, sequence-Transformer and ``use_text`` fields describe the
+    ID feature encoder of the hybrid and apply only with ``id_features=True``.
 
     Attributes:
+        id_features: the hybrid x = [proj(LM(text)) ; enc(ids)] — the text representation
+            concatenated with the ID-based feature encoder's output (user id, user and item
+            fields, item ids, behaviour sequence) — if True; the text-only x = proj(LM(text))
+            (no user id, no field) if False.
         model_name: a Hugging Face model name or folder; "" = the offline all-MiniLM-L6-v2.
         max_length: tokens per sample sequence (longer ones are truncated, ending in [SEP]).
         title_max_tokens: tokens kept per title.
@@ -223,6 +227,7 @@ class LMConfig(ModelConfig):
         expert_hidden: the experts' layer sizes.
     """
 
+    id_features: bool = True
     model_name: str = ""
     max_length: int = 64
     title_max_tokens: int = 16
@@ -243,6 +248,8 @@ class LMConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not isinstance(self.id_features, bool):
+            raise ValueError(f"id_features must be a bool, got {self.id_features!r}")
         if not isinstance(self.model_name, str):
             raise ValueError(f"model_name must be a string ('' for the offline default), got {self.model_name!r}")
         for name in ("max_length", "title_max_tokens", "n_trainable_layers", "lora_r", "lora_alpha",

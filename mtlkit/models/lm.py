@@ -7,13 +7,25 @@ through MMoE (Ma et al., KDD 2018) or PLE (Tang et al., RecSys 2020) experts:
 
     text(u, i) = "[CLS] title(i) [SEP] title(h_1) ; title(h_2) ; … ; title(h_K) [SEP]"
     e = Σ_t m_t LM(text)_t / Σ_t m_t                  mean over real tokens (m = attention mask)
-    x = act(W e + b)                                   the shared representation (encoder.out_dim)
+    proj(e) = act(W e + b)                             the text representation (encoder.out_dim)
+    x = [proj(e) ; enc(ids)]   (id_features=True)      the shared representation
+    x = proj(e)                (id_features=False)
     ŷ_t = tower_t(x)                                   (or tower_t(Σ_k g_t(x)_k f_k(x)) with experts)
 
 where h_1 is the user's most recent earlier item (``batch["history"]``, last column) and K =
 ``n_history_titles``. The candidate is read from ``batch["item_content"]`` (its catalog
 index, valid also for cold items whose ``item`` id is 0), so a cold item is scored from its
 title — the point of a content encoder.
+
+**Hybrid or text only** (``id_features``). The text alone carries no user id and no user or
+context field, so with the candidate title only (K = 0) it cannot personalise at all. With
+``id_features=True`` (the default, what a recommender in practice does) the text
+representation is concatenated with enc(ids), the output of the kit's ID-based
+:class:`~mtlkit.models.encoder.FeatureEncoder` — user id embedding, user and item fields,
+item id embeddings and the behaviour-sequence Transformer (BST), built from the config's
+:class:`~mtlkit.models.config.ModelConfig` fields exactly as in the ID models — so warm items
+keep what their ids have learned and cold items (id 0, the zero id vector) gain what their
+title says. ``id_features=False`` is the text-only model: the towers see proj(e) only.
 
 Tokenisation happens once: every catalog title (``schema.item_titles``) is tokenised in one
 call when the model is built (and cached per tokenizer and title list), into a table
@@ -61,6 +73,7 @@ from torch import Tensor, nn
 
 from mtlkit.models.base import MultiTaskModel
 from mtlkit.models.config import FINETUNE_MODES, LMConfig
+from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import (
     ExpertGroup,
     Gate,
@@ -470,7 +483,15 @@ class LMEncoder(nn.Module):
 
 
 class LMMultiTask(MultiTaskModel):
-    """Pretrained LM encoder → (MMoE / PLE experts) → one tower per task. See the module doc."""
+    """[Pretrained LM encoder ; ID feature encoder] → (MMoE / PLE experts) → one tower per task.
+
+    Attributes:
+        encoder: the :class:`LMEncoder` (text → ``(B, d_projection)``).
+        id_encoder: the :class:`~mtlkit.models.encoder.FeatureEncoder` of the hybrid
+            (``config.id_features``), or None for the text-only model.
+
+    See the module doc.
+    """
 
     config_class = LMConfig
 
@@ -478,7 +499,8 @@ class LMMultiTask(MultiTaskModel):
         super().__init__(schema, config)
         config = self.config
         self.encoder = LMEncoder(schema, config)
-        d_in = self.encoder.out_dim
+        self.id_encoder = FeatureEncoder(schema, config) if config.id_features else None
+        d_in = self.encoder.out_dim + (self.id_encoder.out_dim if self.id_encoder is not None else 0)
         self.experts: ExpertGroup | None = None
         self.gates: nn.ModuleDict | None = None
         self.levels: nn.ModuleList | None = None
@@ -496,8 +518,15 @@ class LMMultiTask(MultiTaskModel):
         self.towers = self.make_towers(d_in)
         self._gate_weights: dict[str, Tensor] = {}
 
-    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    def represent(self, batch: dict[str, Tensor]) -> Tensor:
+        """The shared representation x = [proj(e) ; enc(ids)] (or proj(e)): ``(B, d_in)``."""
         x = self.encoder(batch)  # (B, d_projection)
+        if self.id_encoder is not None:
+            x = torch.cat([x, self.id_encoder(batch)], dim=-1)  # (B, d_projection + id_encoder.out_dim)
+        return x
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        x = self.represent(batch)  # (B, d_in)
         if self.experts is not None:
             experts = self.experts(x)  # (B, n_experts, d_expert)
             gates = {name: self.gates[name](x) for name in self.task_names}  # (B, n_experts) each
@@ -516,12 +545,18 @@ class LMMultiTask(MultiTaskModel):
         """Task → the (last level's) gate weights of the last forward; {} without experts."""
         return dict(self._gate_weights)
 
+    def attention_weights(self) -> list[Tensor]:
+        """The ID encoder's sequence-Transformer attention (the LM's own is not kept); [] text-only."""
+        return [] if self.id_encoder is None else self.id_encoder.attention_weights()
+
     def encoder_trainable_parameters(self) -> list[nn.Parameter]:
-        """The language model's parameters that learn in this fine-tuning mode."""
+        """The language model's parameters that learn in this fine-tuning mode (not the ID encoder's)."""
         return [p for p in self.encoder.lm.parameters() if p.requires_grad]
 
     def shared_parameters(self) -> list[nn.Parameter]:
         params = [p for p in self.encoder.parameters() if p.requires_grad]
+        if self.id_encoder is not None:
+            params += self.id_encoder.parameters()
         if self.experts is not None:
             params += self.experts.parameters()
         if self.levels is not None:
@@ -532,6 +567,8 @@ class LMMultiTask(MultiTaskModel):
         return params
 
     def last_shared_parameters(self) -> list[nn.Parameter]:
+        """The experts' last layer; without experts the text projection W (the hybrid's ID half
+        ends in several parallel parts — embeddings, BST — and has no single last layer)."""
         if self.experts is not None:
             return self.experts.last_layer_parameters()
         if self.levels is not None:

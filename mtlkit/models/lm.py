@@ -561,9 +561,7 @@ class LMMultiTask(MultiTaskModel):
             params += self.experts.parameters()
         if self.levels is not None:
             for level in self.levels:
-                params += level.shared_experts.parameters()
-                if level.shared_gate is not None:
-                    params += level.shared_gate.parameters()
+                params += level.shared_parameters()
         return params
 
     def last_shared_parameters(self) -> list[nn.Parameter]:

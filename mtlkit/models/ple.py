@@ -55,6 +55,13 @@ class CGCLevel(nn.Module):
         self.shared_gate = None if final else Gate(in_dim, n_all)
         self.out_dim = self.shared_experts.out_dim
 
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The parameters every task's gradient reaches: the shared experts and the shared gate."""
+        params = list(self.shared_experts.parameters())
+        if self.shared_gate is not None:
+            params += self.shared_gate.parameters()
+        return params
+
     def forward(
         self, task_inputs: dict[str, Tensor], shared_input: Tensor
     ) -> tuple[dict[str, Tensor], Tensor | None, dict[str, Tensor], Tensor | None]:
@@ -121,9 +128,7 @@ class PLE(MultiTaskModel):
     def shared_parameters(self) -> list[nn.Parameter]:
         params = list(self.encoder.parameters())
         for level in self.levels:
-            params += level.shared_experts.parameters()
-            if level.shared_gate is not None:
-                params += level.shared_gate.parameters()
+            params += level.shared_parameters()
         return params
 
     def last_shared_parameters(self) -> list[nn.Parameter]:

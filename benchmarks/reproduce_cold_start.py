@@ -24,8 +24,8 @@ compared on the same task set (click, purchase / like, rating), with the same MM
   LM only.
 
 The same ID models are also trained with the item-side fields (the funnel's category and
-price; MovieLens' year and genres) set to 0 in every split ("no item fields"): they tell how
-much of what the title carries the ID model already gets from those fields.
+price; MovieLens' year and genres) removed from the inputs (``drop_input_fields``, "no item
+fields"): they tell how much of what the title carries the ID model already gets from those fields.
 
 Metrics (test split): per task, on warm rows (items seen in training) and on cold rows; on
 the funnel also the *oracle* AUC of the generator's ``true_click_prob`` on the same rows
@@ -49,7 +49,6 @@ Data:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -59,6 +58,7 @@ import torch
 
 from _common import SHARED_DATA, command_line, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
+from mtlkit.data.datasets import drop_input_fields
 from mtlkit.data.samples import MultiTaskData, TensorSamples
 from mtlkit.metrics import roc_auc
 from mtlkit.models import build_model
@@ -71,7 +71,7 @@ CLAIM = (
 )
 DATA_SETS = ("synthetic-funnel", "movielens-100k")
 # item-side fields per data set: a sparse field name or a dense field name prefix
-ITEM_FIELDS = {"synthetic-funnel": ("category", "price"), "movielens-100k": ("year", "genres=")}
+ITEM_FIELDS = {"synthetic-funnel": ("category", "price"), "movielens-100k": ("year", "genres")}
 METRIC = {"binary": "auc", "regression": "rmse"}
 HYBRID = "LM ({finetune}) hybrid + MMoE: candidate title ; ID features"
 
@@ -129,24 +129,8 @@ def affinity_oracles(data: MultiTaskData, args) -> dict[str, float]:
     }  # fmt: skip
 
 
-def without_item_fields(data: MultiTaskData, names: tuple[str, ...]) -> MultiTaskData:
-    """The same rows with the item-side fields ``names`` set to 0 (OOV / the training mean)."""
-    schema = data.schema
-    sparse = [i for i, f in enumerate(schema.sparse_fields) if f in names]
-    dense = [i for i, f in enumerate(schema.dense_fields) if any(f.startswith(n) for n in names)]
-
-    def strip(samples: TensorSamples) -> TensorSamples:
-        tensors = dict(samples.to_dict())
-        tensors["sparse"], tensors["dense"] = tensors["sparse"].clone(), tensors["dense"].clone()
-        tensors["sparse"][:, sparse] = 0
-        tensors["dense"][:, dense] = 0.0
-        return TensorSamples(tensors)
-
-    return dataclasses.replace(data, train=strip(data.train), valid=strip(data.valid), test=strip(data.test))
-
-
 def settings(args) -> dict[str, tuple[str, dict, bool]]:
-    """label -> (model name, model kwargs, strip the item fields)."""
+    """label -> (model name, model kwargs, drop the item fields)."""
     lm = dict(finetune=args.finetune, experts="mmoe", max_length=16 if args.quick else 32, title_max_tokens=16)
     text_only = dict(lm, id_features=False)
     history = 1 if args.quick else args.history_titles
@@ -227,7 +211,7 @@ def main(argv: list[str] | None = None) -> str:
         for key, value in fact.items():
             facts.setdefault(key, []).append(value)
         print(f"seed {seed}: {fact}", flush=True)
-        stripped = without_item_fields(data, ITEM_FIELDS[args.data])
+        stripped = drop_input_fields(data, ITEM_FIELDS[args.data])
         for label, (model_name, kwargs, strip) in runs.items():
             row = train(model_name, kwargs, stripped if strip else data, seed, args)
             for key, value in row.items():

@@ -17,7 +17,7 @@ from mtlkit.data.samples import (
     FeatureSchema, MultiTaskData, TaskSpec, TensorSamples, build_multitask_data,
 )  # fmt: skip
 
-__all__ = ["DATASETS", "SIZES", "load_dataset"]
+__all__ = ["DATASETS", "SIZES", "drop_input_fields", "load_dataset"]
 
 DATASETS = ("synthetic-funnel", "synthetic-mmoe", "movielens-100k", "movielens-1m", "census-income")
 SIZES = ("quick", "full")
@@ -97,8 +97,7 @@ def load_dataset(
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    if isinstance(drop_features, str) or not all(isinstance(f, str) for f in drop_features):
-        raise TypeError(f"drop_features must be a sequence of field names, got {drop_features!r}")
+    _check_field_names(drop_features)
     started = time.perf_counter()
     if name == "census-income":
         data = _census(root, download, seq_len, with_text, tasks, split, generator_kwargs)
@@ -112,7 +111,7 @@ def load_dataset(
             split, n_negatives, n_eval_negatives, download, generator_kwargs,
         )
     if drop_features:
-        data = _drop_features(data, name, tuple(drop_features))
+        data = drop_input_fields(data, drop_features, data_name=name)
     data.info["name"] = name
     data.info["size"] = size
     data.info["build_seconds"] = round(time.perf_counter() - started, 3)
@@ -167,8 +166,20 @@ def _input_field(column: str) -> str:
     return column.split("=", 1)[0]
 
 
-def _drop_features(data: MultiTaskData, name: str, drop_features: tuple[str, ...]) -> MultiTaskData:
-    """``data`` without the sparse/dense input columns of ``drop_features`` (see :func:`load_dataset`)."""
+def _check_field_names(drop_features: Sequence[str]) -> None:
+    if isinstance(drop_features, str) or not all(isinstance(f, str) for f in drop_features):
+        raise TypeError(f"drop_features must be a sequence of field names, got {drop_features!r}")
+
+
+def drop_input_fields(data: MultiTaskData, drop_features: Sequence[str], *, data_name: str | None = None) -> MultiTaskData:
+    """``data`` without the sparse/dense input columns of ``drop_features`` (as in :func:`load_dataset`).
+
+    For a data set already built, e.g. to compare a model with and without some fields on the
+    very same rows. ``data_name`` only names the data set in the error for an unknown field.
+    """
+    _check_field_names(drop_features)
+    drop_features = tuple(drop_features)
+    name = data_name or data.info.get("name", "the data")
     schema = data.schema
     fields = list(dict.fromkeys([*schema.sparse_fields, *map(_input_field, schema.dense_fields)]))
     unknown = sorted(set(drop_features) - set(fields))

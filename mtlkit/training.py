@@ -419,6 +419,9 @@ class Trainer:
             # Strategies whose formula depends on the task kind (uncertainty: L/σ² for
             # classification, L/(2σ²) for regression) get them from the schema by default.
             weighting_kwargs.setdefault("task_kinds", self.task_kinds)
+        if strategy_class is not None and "seed" in inspect.signature(strategy_class).parameters:
+            # Strategies that draw at random (RLW's weights, PCGrad's task orders) follow the run's seed.
+            weighting_kwargs.setdefault("seed", config.seed)
         self.strategy = make_weighting(config.weighting, self.task_names, **weighting_kwargs).to(self.device)
         if self.dist.enabled:
             if getattr(self.strategy, "requires_grads", False):

@@ -462,6 +462,19 @@ def test_output_biases_start_at_the_training_base_rates(data):
     assert untouched.tower("rating").last_linear().bias.item() == before
 
 
+@pytest.mark.parametrize("weighting", ["rlw", "pcgrad"])
+def test_random_strategies_follow_the_run_seed(data, weighting):
+    """RLW's weights and PCGrad's orders are drawn from the trainer's seed unless one is given."""
+
+    def draws(run_seed, **kwargs):
+        trainer = Trainer(make_model(data), data, config(weighting=weighting, seed=run_seed, weighting_kwargs=kwargs))
+        return trainer.strategy.generator.get_state()
+
+    assert torch.equal(draws(3), torch.Generator().manual_seed(3).get_state())
+    assert not torch.equal(draws(0), draws(1))
+    assert torch.equal(draws(0, seed=7), draws(1, seed=7))  # an explicit seed wins
+
+
 def test_uncertainty_weighting_gets_the_task_kinds_from_the_schema(data):
     trainer = Trainer(make_model(data), data, config(weighting="uncertainty"))
     # Kendall et al.: a classification task is weighted 1/σ², a regression task 1/(2σ²); at σ = 1

@@ -14,12 +14,18 @@ mean ± std over seeds (world, split and model):
   the shared parameters, cos(g_a, g_b) = g_a·g_b / (‖g_a‖ ‖g_b‖), averaged over the training
   steps (negative = the tasks conflict; Yu et al., NeurIPS 2020), and the share of steps on
   which it is negative;
+- the norm ‖g_t‖ of each task's gradient on the shared parameters, averaged over the steps;
 - the task weights w_t of the last epoch (mean over its steps; Σ_t w_t ≈ T on every
-  strategy's scale, see ``mtlkit.weighting``).
+  strategy's scale, see ``mtlkit.weighting``);
+- the validation difference to equal weighting **paired by seed**: each seed draws a new
+  world that every strategy shares, so Δ_s = metric(strategy, s) − metric(equal, s) removes
+  the world-to-world share of the spread; reported as mean ± std of Δ_s and the number of
+  seeds on which the strategy was better.
 
 Then a generated **Measured.** paragraph: per task, which strategies differ from equal
-weighting by more than twice the larger of the two standard deviations, and whether the
-gradients conflict at all on this data — the case gradient surgery is proposed for.
+weighting by more than twice the larger of the two standard deviations (unpaired), which are
+better on every seed when paired, and whether the gradients conflict at all on this data —
+the case gradient surgery is proposed for.
 
     python benchmarks/weighting_quality.py --threads 1    # full run, writes benchmarks/results/
     python benchmarks/weighting_quality.py --quick        # smoke test: tiny world, prints only
@@ -83,6 +89,7 @@ def train_one(data, name: str, seed: int, *, epochs: int, batch_size: int, weigh
         "test": {t: test[t][METRICS[trainer.task_kinds[t]][0]] for t in tasks},
         "cos": {p: statistics.fmean(row[p] for row in steps) for p in pairs},
         "conflict": {p: sum(row[p] < 0 for row in steps) / len(steps) for p in pairs},
+        "norm": {t: statistics.fmean(row[f"grad_norm/{t}"] for row in steps) for t in tasks},
         "weight": {t: trainer.history.epoch_records[-1][f"weight/{t}"] for t in tasks},
         "wall_s": wall,
         "cpu_s": cpu,
@@ -113,17 +120,18 @@ def metric_tables(results: Mapping[str, list[dict]], metric_of: Mapping[str, str
 
 
 def gradient_table(results: Mapping[str, list[dict]], tasks: Sequence[str]) -> list[str]:
-    """Mean gradient cosine per task pair, share of steps with cos < 0, last-epoch weights."""
+    """Mean gradient cosine per task pair, share of steps with cos < 0, gradient norms, last-epoch weights."""
     pairs = list(next(iter(results.values()))[0]["cos"])
     names = [f"cos({', '.join(p.split('/')[1:])})" for p in pairs]
     lines = ["#### Gradients on the shared parameters (mean over training steps) and final weights", "",
              "| strategy | " + " | ".join(f"{n} | steps < 0" for n in names) + " | "
-             + " | ".join(f"w {t}" for t in tasks) + " |",
-             "|---|" + "---:|" * (2 * len(pairs) + len(tasks))]  # fmt: skip
+             + " | ".join(f"‖g {t}‖" for t in tasks) + " | " + " | ".join(f"w {t}" for t in tasks) + " |",
+             "|---|" + "---:|" * (2 * len(pairs) + 2 * len(tasks))]  # fmt: skip
     for name, runs in results.items():
         cells = []
         for p in pairs:
             cells += [mean_std(column(runs, "cos", p), 3), f"{100 * statistics.fmean(column(runs, 'conflict', p)):.0f} %"]
+        cells += [mean_std(column(runs, "norm", t), 3) for t in tasks]
         cells += [mean_std(column(runs, "weight", t), 2) for t in tasks]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
@@ -147,6 +155,40 @@ def compare_with_equal(results: Mapping[str, list[dict]], part: str, task: str, 
         else:
             verdict["within noise"][name] = delta
     return verdict
+
+
+def paired_with_equal(results: Mapping[str, list[dict]], part: str, task: str, metric: str) -> dict[str, tuple[float, float, int]]:
+    """``{strategy: (mean Δ, std Δ, seeds better)}`` with Δ_s = value(strategy, s) − value(equal, s).
+
+    Seeds are paired by position: run i of every strategy used the same world, split and seed.
+    "Better" follows the metric's direction (higher AUC, lower RMSE); a tie is not better.
+    """
+    base = column(results["equal"], part, task)
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    paired = {}
+    for name, runs in results.items():
+        if name == "equal":
+            continue
+        deltas = [v - b for v, b in zip(column(runs, part, task), base, strict=True)]
+        std = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
+        paired[name] = (statistics.fmean(deltas), std, sum(sign * d > 0 for d in deltas))
+    return paired
+
+
+def paired_table(results: Mapping[str, list[dict]], metric_of: Mapping[str, str]) -> list[str]:
+    """Validation Δ to equal, paired by seed: mean ± std and the seeds on which it was better."""
+    n_seeds = len(results["equal"])
+    tasks = list(metric_of)
+    lines = ["#### Validation difference to equal, paired by seed", "",
+             f"Δ = strategy − equal on the same seed's world; mean ± std over the {n_seeds} seeds, "
+             "(k/n) = seeds on which the strategy was better (higher AUC, lower RMSE).", "",
+             "| strategy | " + " | ".join(f"Δ {t} {metric_of[t].upper()}" for t in tasks) + " |",
+             "|---|" + "---:|" * len(tasks)]  # fmt: skip
+    paired = {t: paired_with_equal(results, "valid", t, metric_of[t]) for t in tasks}
+    for name in paired[tasks[0]]:
+        cells = [f"{m:+.4f} ± {s:.4f} ({k}/{n_seeds})" for m, s, k in (paired[t][name] for t in tasks)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def describe_cosine(mean_cos: float) -> str:
@@ -175,6 +217,20 @@ def measured(results: Mapping[str, list[dict]], metric_of: Mapping[str, str]) ->
             )  # fmt: skip
             sentences.append(f"{'validation' if part == 'valid' else 'test'} — {listed}")
         parts.append(f"{task} {metric.upper()} vs equal ({'; '.join(sentences)}).")
+    n_seeds = len(results["equal"])
+    always_better = []
+    for task, metric in metric_of.items():
+        names = [name for name, (_, _, k) in paired_with_equal(results, "valid", task, metric).items() if k == n_seeds]
+        if names:
+            always_better.append(f"{task}: {', '.join(names)}")
+    spread = column(results["equal"], "valid", next(iter(metric_of)))
+    parts.append(
+        f"Paired by seed (validation), better than equal on all {n_seeds} seeds — "
+        + ("; ".join(always_better) if always_better else "none")
+        + f". Unpaired, each seed's world moves every strategy together: equal's validation "
+        f"{next(iter(metric_of))} {next(iter(metric_of.values())).upper()} ranges "
+        f"{min(spread):.3f}–{max(spread):.3f} over the seeds."
+    )
     all_runs = [run for runs in results.values() for run in runs]
     pair_lines = []
     for pair in all_runs[0]["cos"]:
@@ -250,6 +306,8 @@ def main(argv: list[str] | None = None) -> str:
         + metric_tables(results, metric_of)
         + [""]
         + gradient_table(results, list(metric_of))
+        + [""]
+        + paired_table(results, metric_of)
         + measured(results, metric_of)
     ) + "\n"
     write_report(report, "weighting_quality", device, args.quick, args.output)

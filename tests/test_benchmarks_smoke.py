@@ -8,6 +8,7 @@ subprocess, as a user would run it.
 from __future__ import annotations
 
 import importlib.util
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -104,9 +105,34 @@ def test_weighting_quality_quick() -> None:
     from mtlkit.weighting import WEIGHTINGS
 
     out = run_quick("weighting_quality.py")
-    for name in WEIGHTINGS:  # a row in the validation, test and gradient tables
-        assert out.count(f"| {name} | ") == 3, name
+    for name in WEIGHTINGS:  # a row in the validation, test, gradient and (but equal) paired tables
+        assert out.count(f"| {name} | ") == (3 if name == "equal" else 4), name
     assert "**Papers' claim.**" in out and "**Measured.**" in out and "cos(click, purchase)" in out
+    assert "‖g rating‖" in out and "paired by seed" in out and "Paired by seed (validation)" in out
+
+
+def test_weighting_quality_pairs_seeds() -> None:
+    """Δ is taken seed by seed against equal, and "better" follows each metric's direction."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("weighting_quality", BENCHMARKS / "weighting_quality.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    def runs(clicks, rmses):
+        return [{"valid": {"click": c, "rating": r}} for c, r in zip(clicks, rmses, strict=True)]
+
+    results = {"equal": runs([0.50, 0.60, 0.70], [1.00, 0.90, 0.80]),
+               "mgda": runs([0.52, 0.59, 0.73], [0.99, 0.91, 0.78])}  # fmt: skip
+    mean, std, better = module.paired_with_equal(results, "valid", "click", "auc")["mgda"]
+    assert mean == pytest.approx((0.02 - 0.01 + 0.03) / 3) and better == 2
+    assert std == pytest.approx(statistics.stdev([0.02, -0.01, 0.03]))
+    mean, _, better = module.paired_with_equal(results, "valid", "rating", "rmse")["mgda"]
+    assert mean == pytest.approx((-0.01 + 0.01 - 0.02) / 3) and better == 2  # lower RMSE is better
+    table = "\n".join(module.paired_table(results, {"click": "auc", "rating": "rmse"}))
+    assert "| mgda | +0.0133 ± 0.0208 (2/3) | -0.0067 ± 0.0153 (2/3) |" in table
 
 
 @pytest.mark.slow

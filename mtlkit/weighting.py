@@ -916,6 +916,11 @@ class CAGrad(GradientSurgery):
     loss sum, as the official code does ("to match the sum loss"). With c = 0 the update is
     Σ_t g_t, equal weighting; larger c moves towards the worst-off task (MGDA-like).
 
+    The reported task weights are the coefficients of the update, T (1/T + √φ w_t / ‖g_w‖) / (1 + c²).
+    Unlike the loss-weighting strategies they do not sum to T but to
+    T (1 + c ‖g_0‖ / ‖g_w‖) / (1 + c²), which exceeds T whenever ‖g_w‖ < ‖g_0‖ / c: the usual
+    case when the worst-off combination g_w is short (near-orthogonal or unequal gradients).
+
     Args:
         task_names: the tasks.
         c: c ≥ 0 (0.4 in the paper's multi-task supervised experiments).

@@ -62,7 +62,7 @@ from mtlkit.metrics import roc_auc
 DATA_SETS = ("synthetic-funnel", "movielens-100k", "movielens-1m")
 TITLES = {"synthetic-funnel": "the synthetic funnel", "movielens-100k": "MovieLens-100K", "movielens-1m": "MovieLens-1M"}
 MODELS = ("single", "shared-bottom", "mmoe", "ple", "esmm")
-DEFAULT_EPOCHS = {"synthetic-funnel": 3, "movielens-100k": 1, "movielens-1m": 1}
+DEFAULT_EPOCHS = {"synthetic-funnel": 3, "movielens-100k": 3, "movielens-1m": 1}
 QUICK_WORLD = {"n_users": 150, "n_items": 80}  # synthetic-funnel with --quick
 QUICK_TRAIN_ROWS = 3_000
 METRICS = {"binary": ("auc", "gauc"), "regression": ("rmse",)}
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--root", type=Path, default=None, help="MovieLens: folder holding ml-100k/ or ml-1m/")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
                         help="models to compare (default all; 'single' is the reference)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: funnel 3, MovieLens 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: funnel 3, MovieLens-100K 3, MovieLens-1M 1)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--max-train-rows", type=int, default=None,

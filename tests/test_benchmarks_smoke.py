@@ -50,6 +50,7 @@ def test_reproduce_uncertainty_quick() -> None:
 def test_reproduce_esmm_quick() -> None:
     out = run_quick("reproduce_esmm.py")
     assert "| ESMM" in out and "| BASE" in out and "**Measured.**" in out
+    assert "| ESMM − BASE, paired by seed |" in out and "standard error" in out
 
 
 @pytest.mark.slow

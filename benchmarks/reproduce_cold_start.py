@@ -243,7 +243,9 @@ def main(argv: list[str] | None = None) -> str:
                  f"epoch restored), batch 256, Adam lr {args.lr:g}, equal weighting, default model configs; LM: "
                  f"all-MiniLM-L6-v2, max_length {lm_max_length}, d_projection 64, 4 experts; the hybrid's ID half is "
                  f"ID-MMoE's feature encoder (default config, use_text=False)"),
-                f"mean ± std over {len(seeds)} seed(s) (world, split and model)",
+                f"mean ± std over {len(seeds)} seed(s) ("
+                + ("world, split and model" if args.data == "synthetic-funnel" else "sampled negatives and model; the split is fixed")
+                + ")",
                 "command: " + command_line(),
             ],
         )

@@ -60,6 +60,10 @@ def test_reproduce_census_quick(shared_data_dir: Path) -> None:
         pytest.skip(f"{shared_data_dir / 'census-income'} is absent (local checks only)")
     out = run_quick("reproduce_census.py", "--root", str(shared_data_dir))
     assert "| HistGradientBoosting" in out and "| mmoe |" in out and "quick mode" in out
+    out = run_quick("reproduce_census.py", "--root", str(shared_data_dir), "--capacity", "large",
+                    "--models", "shared-bottom", "--seeds", "1")
+    assert "models (large capacity): shared-bottom {'bottom_hidden': (256, 128)}" in out
+    assert "'embedding_dim': 16" in out and "| shared-bottom |" in out
 
 
 @pytest.mark.slow

@@ -15,8 +15,10 @@ mean ± std over seeds (world, split and model):
   steps (negative = the tasks conflict; Yu et al., NeurIPS 2020), and the share of steps on
   which it is negative;
 - the norm ‖g_t‖ of each task's gradient on the shared parameters, averaged over the steps;
-- the task weights w_t of the last epoch (mean over its steps; Σ_t w_t ≈ T for every
-  strategy but CAGrad, whose update coefficients can sum to more: ``mtlkit.weighting.CAGrad``);
+- the task weights w_t of the last epoch (mean over its steps): the coefficients of the
+  original task gradients in the shared update, Σ_t w_t g_t (``mtlkit.weighting``). They sum
+  to T for the loss-weighting strategies and MGDA; PCGrad's projections and CAGrad's step
+  towards the worst-off task can make them sum to more;
 - the validation difference to equal weighting **paired by seed**: each seed draws a new
   world that every strategy shares, so Δ_s = metric(strategy, s) − metric(equal, s) removes
   the world-to-world share of the spread; reported as mean ± std of Δ_s and the number of

@@ -17,7 +17,7 @@ mean ± std over seeds (world, split and model):
 - the norm ‖g_t‖ of each task's gradient on the shared parameters, averaged over the steps;
 - the task weights w_t of the last epoch (mean over its steps): the coefficients of the
   original task gradients in the shared update, Σ_t w_t g_t (``mtlkit.weighting``). They sum
-  to T for equal, static, DWA, GradNorm, RLW and MGDA; uncertainty's are its learned
+  to T for equal, static (as chosen here), DWA, GradNorm, RLW and MGDA; uncertainty's are its learned
   1/σ_t² (1/(2σ_t²) for regression), free of any sum; PCGrad's projections and CAGrad's step
   towards the worst-off task can make them sum to more than T;
 - the validation difference to equal weighting **paired by seed**: each seed draws a new

@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 
 
+def require_data_set(shared_data_dir: Path, name: str) -> None:
+    """Skip (with the reason) where the local real data folder lacks ``name``."""
+    if not (shared_data_dir / name).is_dir():
+        pytest.skip(f"{shared_data_dir / name} is absent (local checks only)")
+
+
 def run_quick(script: str, *extra: str, timeout: int = 600) -> str:
     """Run ``benchmarks/<script> --quick`` and return its stdout; fail with its stderr."""
     completed = subprocess.run(
@@ -56,8 +62,7 @@ def test_reproduce_esmm_quick() -> None:
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_reproduce_census_quick(shared_data_dir: Path) -> None:
-    if not (shared_data_dir / "census-income").is_dir():
-        pytest.skip(f"{shared_data_dir / 'census-income'} is absent (local checks only)")
+    require_data_set(shared_data_dir, "census-income")
     out = run_quick("reproduce_census.py", "--root", str(shared_data_dir))
     assert "| HistGradientBoosting" in out and "| mmoe |" in out and "quick mode" in out
     out = run_quick("reproduce_census.py", "--root", str(shared_data_dir), "--capacity", "large",
@@ -96,8 +101,7 @@ def test_compare_models_funnel_quick() -> None:
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_compare_models_movielens_quick(shared_data_dir: Path) -> None:
-    if not (shared_data_dir / "ml-100k").is_dir():
-        pytest.skip(f"{shared_data_dir / 'ml-100k'} is absent (local checks only)")
+    require_data_set(shared_data_dir, "ml-100k")
     out = run_quick("compare_models.py", "--data", "movielens-100k", "--root", str(shared_data_dir),
                     "--models", "single", "mmoe", "esmm", "--seeds", "1")
     assert "| mmoe | " in out and "ctcvr_task='click_like'" in out and "| esmm pCVR " in out

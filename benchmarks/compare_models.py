@@ -57,7 +57,7 @@ import torch
 from _common import command_line, SHARED_DATA, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import columns as C
 from mtlkit.data import load_dataset
-from mtlkit.metrics import roc_auc
+from mtlkit.metrics import higher_is_better, roc_auc
 
 DATA_SETS = ("synthetic-funnel", "movielens-100k", "movielens-1m")
 TITLES = {"synthetic-funnel": "the synthetic funnel", "movielens-100k": "MovieLens-100K", "movielens-1m": "MovieLens-1M"}
@@ -65,8 +65,7 @@ MODELS = ("single", "shared-bottom", "mmoe", "ple", "esmm")
 DEFAULT_EPOCHS = {"synthetic-funnel": 3, "movielens-100k": 3, "movielens-1m": 1}
 QUICK_WORLD = {"n_users": 150, "n_items": 80}  # synthetic-funnel with --quick
 QUICK_TRAIN_ROWS = 3_000
-METRICS = {"binary": ("auc", "gauc"), "regression": ("rmse",)}
-HIGHER_IS_BETTER = {"auc": True, "gauc": True, "rmse": False}
+REPORTED = {"binary": ("auc", "gauc"), "regression": ("rmse",)}  # of mtlkit.metrics.TASK_METRICS
 LABELS = {"auc": "AUC", "gauc": "gAUC", "rmse": "RMSE"}
 GAUC_NOTE = "gAUC needs both classes within a user; each user has one labelled row there"
 MARK = "\\*"  # a Markdown-escaped "*": the difference is beyond noise
@@ -186,7 +185,7 @@ def regression_baselines(data, task: str) -> dict[str, dict[str, float]]:
 # --------------------------------------------------------------------------- tables
 def columns_of(task_kinds: dict[str, str]) -> list[tuple[str, str]]:
     """(task, metric) pairs reported: AUC and gAUC per binary task, RMSE per regression task."""
-    return [(task, metric) for task, kind in task_kinds.items() for metric in METRICS[kind]]
+    return [(task, metric) for task, kind in task_kinds.items() for metric in REPORTED[kind]]
 
 
 def mean(values: list[float]) -> float:
@@ -336,7 +335,7 @@ def verdict(scores, columns, models, single: str) -> str:
             difference, beyond = delta(scores[model]["test"][task][metric], scores[single]["test"][task][metric])
             if not beyond:
                 continue
-            better = (difference > 0) == HIGHER_IS_BETTER[metric]
+            better = (difference > 0) == higher_is_better(metric)
             valid_difference, valid_beyond = delta(scores[model]["valid"][task][metric], scores[single]["valid"][task][metric])
             agrees = valid_beyond and (valid_difference > 0) == (difference > 0)
             text = f"{model} on {task} {LABELS[metric]} ({difference:+.4f}" + (

@@ -60,7 +60,7 @@ from _common import SHARED_DATA, command_line, header, mean_std, parse_reproduct
 from mtlkit.data import load_dataset
 from mtlkit.data.datasets import drop_input_fields
 from mtlkit.data.samples import MultiTaskData, TensorSamples
-from mtlkit.metrics import roc_auc
+from mtlkit.metrics import primary_metric, roc_auc
 from mtlkit.models import build_model
 from mtlkit.training import TrainConfig, Trainer
 
@@ -72,7 +72,6 @@ CLAIM = (
 DATA_SETS = ("synthetic-funnel", "movielens-100k")
 # item-side fields per data set: a sparse field name or a dense field name prefix
 ITEM_FIELDS = {"synthetic-funnel": ("category", "price"), "movielens-100k": ("year", "genres")}
-METRIC = {"binary": "auc", "regression": "rmse"}
 HYBRID = "LM ({finetune}) hybrid + MMoE: candidate title ; ID features"
 
 
@@ -155,7 +154,7 @@ def part_metrics(trainer: Trainer, samples: TensorSamples, schema) -> dict[str, 
     for part, rows in (("warm", ~samples["is_cold_item"]), ("cold", samples["is_cold_item"])):
         metrics = trainer.evaluate(samples.subset(torch.nonzero(rows).squeeze(1)))
         for task in schema.tasks:
-            out[f"{task.name} {part}"] = metrics[task.name][METRIC[task.kind]]
+            out[f"{task.name} {part}"] = metrics[task.name][primary_metric(task.kind)]
     return out
 
 
@@ -218,7 +217,7 @@ def main(argv: list[str] | None = None) -> str:
                 scores[label].setdefault(key, []).append(float(value))
             print(f"seed {seed} {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
 
-    tasks = [(t.name, METRIC[t.kind]) for t in data.schema.tasks]
+    tasks = [(t.name, primary_metric(t.kind)) for t in data.schema.tasks]
     columns = [f"{name} {part}" for name, _ in tasks for part in ("warm", "cold")]
     titles = [f"{name} {metric.upper()} {part}" for name, metric in tasks for part in ("warm", "cold")]
     lines = ["| model | " + " | ".join(titles) + " | parameters trained | train s | epochs run |",

@@ -52,11 +52,10 @@ from _common import (
 )
 
 from mtlkit.data import load_dataset
-from mtlkit.training import METRICS
+from mtlkit.metrics import higher_is_better, primary_metric
 from mtlkit.weighting import WEIGHTINGS
 
 #: Whether a larger value of a reported metric is better.
-HIGHER_IS_BETTER = {"auc": True, "rmse": False}
 #: Surgery methods proposed for conflicting gradients, compared with equal in the verdict.
 SURGERY = ("pcgrad", "cagrad", "mgda")
 #: Mean cosines within ±NEAR_ORTHOGONAL are described as near-orthogonal.
@@ -88,8 +87,8 @@ def train_one(data, name: str, seed: int, *, epochs: int, batch_size: int, weigh
     pairs = [key for key in steps[0] if key.startswith("grad_cos/")]
     tasks = trainer.task_names
     return {
-        "valid": {t: valid[t][METRICS[trainer.task_kinds[t]][0]] for t in tasks},
-        "test": {t: test[t][METRICS[trainer.task_kinds[t]][0]] for t in tasks},
+        "valid": {t: valid[t][primary_metric(trainer.task_kinds[t])] for t in tasks},
+        "test": {t: test[t][primary_metric(trainer.task_kinds[t])] for t in tasks},
         "cos": {p: statistics.fmean(row[p] for row in steps) for p in pairs},
         "conflict": {p: sum(row[p] < 0 for row in steps) / len(steps) for p in pairs},
         "norm": {t: statistics.fmean(row[f"grad_norm/{t}"] for row in steps) for t in tasks},
@@ -154,7 +153,7 @@ def compare_with_equal(results: Mapping[str, list[dict]], part: str, task: str, 
         spread = max(statistics.stdev(v) if len(v) > 1 else 0.0 for v in (values, base))
         delta = statistics.fmean(values) - statistics.fmean(base)
         if abs(delta) > 2 * spread:
-            verdict["better" if (delta > 0) == HIGHER_IS_BETTER[metric] else "worse"][name] = delta
+            verdict["better" if (delta > 0) == higher_is_better(metric) else "worse"][name] = delta
         else:
             verdict["within noise"][name] = delta
     return verdict
@@ -167,7 +166,7 @@ def paired_with_equal(results: Mapping[str, list[dict]], part: str, task: str, m
     "Better" follows the metric's direction (higher AUC, lower RMSE); a tie is not better.
     """
     base = column(results["equal"], part, task)
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = 1.0 if higher_is_better(metric) else -1.0
     paired = {}
     for name, runs in results.items():
         if name == "equal":
@@ -275,7 +274,7 @@ def main(argv: list[str] | None = None) -> str:
     static_weights: dict[str, float] = {}
     for seed in seeds:
         data = load_dataset("synthetic-funnel", seed=seed, seq_len=seq_len, **world)
-        metric_of = {t: METRICS[data.schema.task_kinds[t]][0] for t in data.schema.task_names}
+        metric_of = {t: primary_metric(data.schema.task_kinds[t]) for t in data.schema.task_names}
         static_weights = dict(zip(data.schema.task_names, args.static_weights, strict=True))
         for name in WEIGHTINGS:  # interleaved with the seeds, so machine load hits every strategy alike
             kwargs = {"weights": static_weights} if name == "static" else {}

@@ -30,11 +30,16 @@ __all__ = [
     "check_int",
     "check_number",
     "check_probability",
+    "check_seed",
     "check_sizes",
     "check_str",
 ]
 
 T = TypeVar("T")
+
+#: The largest seed: torch's generators take unsigned 64-bit seeds, NumPy's legacy one 32-bit
+#: (mtlkit reduces it modulo 2**32 there); below 2**63 every generator and JSON reader copes.
+SEED_LIMIT = 2**63 - 1
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -138,3 +143,8 @@ def check_sizes(name: str, value: Any, *, allow_empty: bool = False) -> tuple[in
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
             raise ValueError(f"{name} must be a sequence of positive ints, got {value!r}")
     return tuple(int(size) for size in sizes)
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A random seed: an int in [0, 2**63 - 1] (:data:`SEED_LIMIT`)."""
+    return check_int(name, value, low=0, high=SEED_LIMIT)

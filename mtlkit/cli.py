@@ -9,11 +9,9 @@ Examples::
     python -m mtlkit recommend --run runs/mmoe --user 42 --k 10
     torchrun --nproc_per_node 2 -m mtlkit train ...         # distributed data parallel
 
-A run folder holds ``config.json`` (data, model, training and schema), ``history.csv``
-(one row per logged step), ``history_epochs.csv``, ``metrics.json`` (per split: per task, the
-macro/micro averages across comparable tasks and, with ``--adversary``, the adversary head's AUC
-and a post-hoc linear probe's AUC on held-out users) and ``checkpoint.pt``, all written
-atomically. With ``--adversary`` the protected attribute is not a model input: MovieLens is
+This module only parses arguments and prints: :mod:`mtlkit.runs` writes and reads the run
+folder (``config.json``, ``checkpoint.pt``, ``metrics.json``, ``history.csv``,
+``history_epochs.csv``, all written atomically). With ``--adversary`` the protected attribute is not a model input: MovieLens is
 loaded with ``drop_features=("gender",)`` unless ``--keep-protected-input`` is given (the
 funnel's bot flag never is an input).
 
@@ -32,14 +30,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mtlkit.checks import SEED_LIMIT
+
 __all__ = ["main", "build_parser", "format_table"]
 
 EXIT_USAGE = 2
-# --adversary attribute -> the input field that carries it (None: the attribute is never an input;
-# build_multitask_data skips is_bot).
-PROTECTED_INPUT_FIELDS = {"gender": "gender", "bot": None}
-# The data sets whose samples carry each adversary attribute (``is_female``, ``is_bot``).
-ADVERSARY_DATASETS = {"gender": ("movielens-100k", "movielens-1m"), "bot": ("synthetic-funnel",)}
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -60,6 +55,12 @@ def _model_names() -> tuple[str, ...]:
     from mtlkit.models import MODELS
 
     return tuple(MODELS)
+
+
+def _adversary_names() -> tuple[str, ...]:
+    from mtlkit.models.adversarial import PROTECTED_ATTRIBUTES
+
+    return tuple(PROTECTED_ATTRIBUTES)
 
 
 def _weighting_names() -> tuple[str, ...]:
@@ -102,44 +103,29 @@ def _json_object(value: str) -> dict[str, Any]:
     return parsed
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
-    return number
+def _number(kind: type, *, low: float, high: float | None = None, low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type``: the text as ``kind`` (int or float) in range, checked by :mod:`mtlkit.checks`."""
+    from mtlkit.checks import check_int, check_number
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        try:
+            if kind is int:
+                return check_int("value", value, low=int(low), high=high)
+            return check_number("value", value, low=low, high=high, low_open=low_open)
+        except ValueError as error:  # "value must be an int >= 1, got 0" -> "must be an int >= 1, got 0"
+            raise argparse.ArgumentTypeError(str(error).removeprefix("value ")) from None
+
+    return convert
 
 
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value!r}")
-    return number
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}") from None
-    if not number > 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {value!r}")
-    return number
-
-
-def _non_negative_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}") from None
-    if not 0 <= number < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value!r}")
-    return number
+_positive_int = _number(int, low=1)
+_positive_float = _number(float, low=0, low_open=True)
+_non_negative_float = _number(float, low=0)
+_seed = _number(int, low=0, high=SEED_LIMIT)
 
 
 # --------------------------------------------------------------------------- the parser
@@ -204,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs") / "demo", help="folder for the two run folders")
     demo.add_argument("--epochs", type=_positive_int, default=5, help="epochs per model (default 5)")
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    demo.add_argument("--seed", type=_non_negative_int, default=0, help="training seed (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
     # ---- selfcheck
@@ -221,7 +207,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                        metavar=_Names(_data_names), help="data set (default synthetic-funnel)")
     group.add_argument("--data-root", type=Path, help="folder holding (or receiving) the MovieLens files")
     group.add_argument("--size", choices=("quick", "full"), default="quick", help="synthetic data size (default quick)")
-    group.add_argument("--data-seed", type=_non_negative_int, default=0,
+    group.add_argument("--data-seed", type=_seed, default=0,
                        help="seed of the synthetic world, split and negative sampling (default 0)")
     group.add_argument("--data-kwargs", type=_json_object, default={}, metavar="JSON",
                        help="more load_dataset arguments, e.g. '{\"seq_len\": 10}'")
@@ -254,13 +240,13 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
                        help="bf16 autocast: auto = on CUDA only (default auto)")
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
-    train.add_argument("--seed", type=_non_negative_int, default=0, help="training seed (default 0)")
+    train.add_argument("--seed", type=_seed, default=0, help="training seed (default 0)")
     train.add_argument("--record-gradients", action="store_true",
                        help="record per-task gradient norms and cosines in the history")
     train.add_argument("--log-every", type=_positive_int, default=10, help="steps per history row (default 10)")
     train.add_argument("--eval-batch-size", type=_positive_int, default=4096, help="evaluation batch size (default 4096)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.add_argument("--adversary", choices=tuple(PROTECTED_INPUT_FIELDS),
+    train.add_argument("--adversary", type=_registered(_adversary_names), metavar=_Names(_adversary_names),
                        help="train an adversary that predicts this user attribute from the shared representation "
                             "through a gradient-reversal layer (gender: MovieLens; bot: synthetic funnel)")
     train.add_argument("--adversary-strength", type=_non_negative_float, default=1.0, metavar="LAMBDA",
@@ -314,19 +300,6 @@ def _summary_rows(metrics: dict[str, Any], splits: Sequence[str]) -> list[list[A
     return rows
 
 
-def _adversary_metrics(trainer: Any, split: str) -> dict[str, float]:
-    """The adversary head's metrics on the held-out users of ``split`` and a linear probe's AUC.
-
-    The probe (:meth:`~mtlkit.training.Trainer.probe_adversary`) is fitted afresh on the frozen
-    representations, so it measures what they still give away, which the head — chasing a moving
-    encoder — can under-state (Elazar & Goldberg, EMNLP 2018).
-    """
-    return {
-        **trainer.evaluate_adversary(split),
-        "linear_probe_auc": trainer.probe_adversary(split, probe="linear")["auc"],
-    }
-
-
 # --------------------------------------------------------------------------- commands
 def _data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The load_dataset arguments (stored in config.json so a run can be rebuilt)."""
@@ -344,22 +317,31 @@ def _data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if reserved:
         raise ValueError(f"--data-kwargs must not set {reserved}; use the matching options")
     kwargs.update(args.data_kwargs)
-    if args.adversary is not None and args.data not in ADVERSARY_DATASETS[args.adversary]:
+    if args.adversary is None:
+        return kwargs
+    attribute = _protected_attribute(args.adversary)
+    if args.data not in attribute.data_sets:
         raise ValueError(
             f"--adversary {args.adversary} needs a data set whose users carry that attribute "
-            f"({', '.join(ADVERSARY_DATASETS[args.adversary])}), got --data {args.data}"
+            f"({', '.join(attribute.data_sets)}), got --data {args.data}"
         )
-    field = PROTECTED_INPUT_FIELDS[args.adversary] if args.adversary is not None else None
+    field = attribute.input_field
     if field is not None and not args.keep_protected_input:
         kwargs["drop_features"] = list(dict.fromkeys([*kwargs.get("drop_features", ()), field]))
     return kwargs
+
+
+def _protected_attribute(name: str) -> Any:
+    from mtlkit.models.adversarial import PROTECTED_ATTRIBUTES
+
+    return PROTECTED_ATTRIBUTES[name]
 
 
 def _protected_input_note(args: argparse.Namespace) -> str | None:
     """One line on whether the adversary's attribute is a model input (None without --adversary)."""
     if args.adversary is None:
         return None
-    field = PROTECTED_INPUT_FIELDS[args.adversary]
+    field = _protected_attribute(args.adversary).input_field
     if field is None:
         return f"--adversary {args.adversary}: the attribute is not a model input (nothing to drop)"
     if args.keep_protected_input:
@@ -396,72 +378,6 @@ def _train_config(args: argparse.Namespace):
     )
 
 
-def run_training(
-    data_kwargs: dict[str, Any],
-    model_name: str,
-    model_kwargs: dict[str, Any],
-    config: Any,
-    out: Path,
-    *,
-    resume: bool = False,
-    data: Any = None,
-) -> tuple[Any, dict[str, Any]]:
-    """Train one model and write its run folder; returns (trainer, metrics).
-
-    ``metrics`` is ``{"run": {...}, "valid": {"tasks": {task: {metric: value}}}, "test": {...}}``;
-    summaries across tasks can be added beside ``"tasks"`` in each split.
-    """
-    import mtlkit
-    from mtlkit.data import load_dataset
-    from mtlkit.models import build_model
-    from mtlkit.training import Trainer
-    from mtlkit.utils import seed_everything, write_json
-
-    if data is None:
-        kwargs = dict(data_kwargs)
-        data = load_dataset(kwargs.pop("name"), **kwargs)
-    seed_everything(config.seed)  # the model's initial weights depend on the seed too
-    model = build_model(model_name, data.schema, **model_kwargs)
-    trainer = Trainer(model, data, config, run_info={"data": data_kwargs, "model": {"name": model_name}})
-    checkpoint = out / "checkpoint.pt"
-    if resume and checkpoint.is_file():
-        trainer.resume(checkpoint)
-    run_config = {
-        **trainer.run_config(),
-        "distributed": {"world_size": trainer.dist.world_size},
-        "mtlkit_version": mtlkit.__version__,
-    }
-    if trainer.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", run_config)
-    started = time.perf_counter()
-    trainer.fit(checkpoint_path=checkpoint)
-    train_seconds = time.perf_counter() - started
-    metrics: dict[str, Any] = {
-        "run": {
-            "data": data_kwargs["name"],
-            "model": model_name,
-            "weighting": config.weighting,
-            "epochs": trainer.epoch,
-            "best_epoch": trainer.best_epoch,
-            "train_seconds": round(train_seconds, 3),
-            "parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-        }
-    }
-    if config.adversary is not None:
-        metrics["run"]["adversary"] = {"attribute": config.adversary, "strength": config.adversary_strength}
-    for split in ("valid", "test"):
-        if len(getattr(data, split)):
-            tasks = trainer.evaluate(split)  # every rank takes part (all-gather)
-            metrics[split] = {"tasks": tasks, "summary": trainer.summaries(split, task_metrics=tasks)}
-            if trainer.adversary is not None:
-                metrics[split]["adversary"] = _adversary_metrics(trainer, split)
-    if trainer.is_main_process:
-        write_json(out / "metrics.json", metrics)
-        trainer.history.to_csv(out / "history.csv", out / "history_epochs.csv")
-    return trainer, metrics
-
-
 def _print_metrics(metrics: dict[str, Any], title: str) -> None:
     splits = [s for s in ("valid", "test") if s in metrics]
     table = {s: metrics[s]["tasks"] for s in splits}
@@ -470,6 +386,7 @@ def _print_metrics(metrics: dict[str, Any], title: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from mtlkit.runs import train_run
     from mtlkit.training import shutdown_distributed
 
     data_kwargs = _data_kwargs(args)
@@ -479,7 +396,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if note is not None:
         print(note)
     try:
-        trainer, metrics = run_training(data_kwargs, args.model, args.model_kwargs, config, out, resume=args.resume)
+        trainer, metrics = train_run(data_kwargs, args.model, args.model_kwargs, config, out, resume=args.resume)
         if trainer.is_main_process:
             run = metrics["run"]
             _print_metrics(
@@ -493,13 +410,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mtlkit.training import load_run
+    from mtlkit.runs import load_run, split_metrics
 
     trainer = load_run(args.run, device=args.device)
-    tasks = trainer.evaluate(args.split)
-    metrics = {args.split: {"tasks": tasks, "summary": trainer.summaries(args.split, task_metrics=tasks)}}
-    if trainer.adversary is not None:
-        metrics[args.split]["adversary"] = _adversary_metrics(trainer, args.split)
+    metrics = {args.split: split_metrics(trainer, args.split)}
     _print_metrics(metrics, f"{args.run} ({args.split} split)")
     if args.ranking_k is not None:
         from mtlkit.recommend import evaluate_ranking
@@ -513,7 +427,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from mtlkit.recommend import raw_item_ids, recommend, user_indices
-    from mtlkit.training import load_run
+    from mtlkit.runs import load_run
 
     trainer = load_run(args.run, device=args.device)
     data = trainer.data
@@ -543,6 +457,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job: the math core's self-check table, then the single-task baseline
     vs MMoE on the quick synthetic funnel, same data and budget."""
     from mtlkit.data import load_dataset
+    from mtlkit.metrics import higher_is_better
+    from mtlkit.runs import train_run
     from mtlkit.selfcheck import main as selfcheck_main
     from mtlkit.training import TrainConfig
 
@@ -557,7 +473,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     results = {}
     for name in ("single", "mmoe"):
         print(f"training {name} on synthetic-funnel (quick) ...", flush=True)
-        _, metrics = run_training(data_kwargs, name, DEMO_MODEL, config, args.out / name, data=data)
+        _, metrics = train_run(data_kwargs, name, DEMO_MODEL, config, args.out / name, data=data)
         results[name] = metrics
         run = metrics["run"]
         print(f"  {run['parameters']} parameters, {run['epochs']} epochs in {run['train_seconds']:.1f} s", flush=True)
@@ -566,8 +482,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for metric, mmoe in values.items():
             single = results["single"]["test"]["tasks"][task][metric]
             delta = mmoe - single
-            higher_is_better = metric in ("auc", "gauc")
-            verdict = "" if delta != delta or delta == 0 else ("better" if (delta > 0) == higher_is_better else "worse")
+            verdict = "" if delta != delta or delta == 0 else ("better" if (delta > 0) == higher_is_better(metric) else "worse")
             table.append([task, metric, single, mmoe, delta, verdict])
     seconds = time.perf_counter() - started
     print()

@@ -76,9 +76,38 @@ __all__ = [
     "BinaryMetricAccumulator",
     "RegressionMetricAccumulator",
     "make_accumulator",
+    "TASK_METRICS",
+    "METRIC_KINDS",
+    "HIGHER_IS_BETTER",
+    "higher_is_better",
+    "primary_metric",
 ]
 
 ArrayLike = Any  # torch.Tensor | np.ndarray | Sequence[float]
+
+# --------------------------------------------------------------------------- what each metric is
+# The one place that says which metrics a task kind has and which direction is better;
+# the trainer, early stopping, summaries, the command line and the benchmarks read these.
+
+#: The metrics recorded for each task kind (``Trainer.evaluate``); the first is the primary one.
+TASK_METRICS: dict[str, tuple[str, ...]] = {"binary": ("auc", "logloss", "gauc"), "regression": ("rmse", "mae")}
+#: Metric → the task kind it measures; metrics of different kinds are never averaged together.
+METRIC_KINDS: dict[str, str] = {metric: kind for kind, names in TASK_METRICS.items() for metric in names}
+#: Metrics where higher is better; every other metric (a loss or an error) is better lower.
+HIGHER_IS_BETTER = frozenset({"auc", "gauc", "accuracy", "precision", "recall", "f1", "hr", "ndcg", "mrr"})
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger ``metric`` is better; ``metric`` may be a history column such as
+    ``"valid/click/auc"`` or ``"ndcg@10"`` (the last ``/`` part, before any ``@``, decides)."""
+    return metric.rsplit("/", 1)[-1].split("@", 1)[0] in HIGHER_IS_BETTER
+
+
+def primary_metric(kind: str) -> str:
+    """The headline metric of a task kind: AUC for binary tasks, RMSE for regression."""
+    if kind not in TASK_METRICS:
+        raise ValueError(f"kind must be one of {list(TASK_METRICS)}, got {kind!r}")
+    return TASK_METRICS[kind][0]
 
 
 # --------------------------------------------------------------------------- input handling

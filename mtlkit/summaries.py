@@ -26,11 +26,10 @@ import torch
 from torch import Tensor
 
 from mtlkit import metrics as M
+from mtlkit.metrics import METRIC_KINDS
 
 __all__ = ["METRIC_KINDS", "POOLABLE", "macro_average", "micro_average", "summarize"]
 
-#: The task kind each metric belongs to; metrics of different kinds are never averaged together.
-METRIC_KINDS = {"auc": "binary", "gauc": "binary", "logloss": "binary", "rmse": "regression", "mae": "regression"}
 #: Metrics that can be pooled over samples (micro); gAUC is a per-user average already.
 POOLABLE = ("auc", "logloss", "rmse", "mae")
 

@@ -24,7 +24,6 @@ the same ``WeightingStrategy.backward`` as a real model; ``run_strategy`` trains
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mtlkit.weighting import WEIGHTINGS, make_weighting
+from mtlkit.weighting import make_weighting
 
 __all__ = [
     "TASK_NAMES",
@@ -174,10 +173,7 @@ def run_strategy(
         raise ValueError(f"epoch_length must be an integer >= 1, got {epoch_length!r}")
     problem = TwoQuadratics(DEFAULT_PROBLEM.a, DEFAULT_PROBLEM.b, imbalance)
     model = ToyModel(start, problem)
-    cls = WEIGHTINGS.get(name)
-    if cls is not None and "seed" in inspect.signature(cls.__init__).parameters:
-        kwargs.setdefault("seed", seed)
-    strategy = make_weighting(name, TASK_NAMES, **kwargs).double()
+    strategy = make_weighting(name, TASK_NAMES, seed=seed, **kwargs).double()
     optimizer = torch.optim.SGD([*model.parameters(), *strategy.parameters()], lr=lr)
 
     trajectory = np.empty((steps + 1, 2))

@@ -232,6 +232,10 @@ class WeightingStrategy(nn.Module):
     """
 
     requires_grads: bool = False
+    #: The run context the constructor takes as keyword arguments, besides its own options:
+    #: "task_kinds" (task → "binary" / "regression") and/or "seed". :func:`make_weighting`
+    #: passes exactly these, so a strategy says what it needs instead of being inspected.
+    context: tuple[str, ...] = ()
 
     def __init__(self, task_names: Sequence[str]) -> None:
         super().__init__()
@@ -351,6 +355,7 @@ def _check_int(name: str, value: int, *, low: int) -> int:
 class _SeededGenerator:
     """Mixin: a private CPU ``torch.Generator`` saved in the module's extra state."""
 
+    context = ("seed",)
     generator: torch.Generator
 
     def _init_generator(self, seed: int) -> None:
@@ -440,6 +445,8 @@ class UncertaintyWeighting(WeightingStrategy):
             regression form, as the official implementation does for every task.
         init_log_var: initial s_t (0 → σ_t = 1).
     """
+
+    context = ("task_kinds",)
 
     def __init__(
         self,
@@ -951,17 +958,32 @@ WEIGHTINGS: dict[str, type[WeightingStrategy]] = {
 }
 
 
-def make_weighting(name: str, task_names: Sequence[str], **kwargs) -> WeightingStrategy:
+def make_weighting(
+    name: str,
+    task_names: Sequence[str],
+    *,
+    task_kinds: Mapping[str, str] | None = None,
+    seed: int = 0,
+    **options,
+) -> WeightingStrategy:
     """Build the strategy registered as ``name`` (see ``WEIGHTINGS``) for these tasks.
 
-    Keyword arguments go to the strategy's constructor; an argument it does not take is a
-    TypeError that names it and lists the ones it takes.
+    Args:
+        name: a key of ``WEIGHTINGS``.
+        task_names: the tasks, in model order.
+        task_kinds: task → "binary" / "regression", given to strategies whose formula depends
+            on it (uncertainty weighting); the others ignore it.
+        seed: seed of the strategies that draw at random (RLW's weights, PCGrad's orders).
+        **options: the strategy's own arguments (e.g. ``temperature`` for DWA); an argument it
+            does not take is a TypeError that names it and lists the ones it takes.
     """
     if name not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {sorted(WEIGHTINGS)}, got {name!r}")
     cls = WEIGHTINGS[name]
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "task_names")]
-    unknown = sorted(set(kwargs) - set(accepted))
+    # The signature is read only to name the accepted options in the error message.
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "task_names", *cls.context)]
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(f"weighting {name!r} got unexpected argument(s) {unknown}; it accepts {accepted}")
-    return cls(task_names, **kwargs)
+    context = {"task_kinds": task_kinds, "seed": seed}
+    return cls(task_names, **{key: context[key] for key in cls.context}, **options)

@@ -20,12 +20,7 @@ TRAIN = ["train", "--data", "synthetic-funnel", "--data-kwargs", TINY_DATA, "--m
          "--model-kwargs", TINY_MODEL, "--batch-size", "64", "--lr", "0.01", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(argv, capsys):

@@ -377,3 +377,17 @@ def test_accumulators_on_cuda_match_cpu():
         regression_cpu.update(s, y)
     assert binary_gpu.compute() == binary_cpu.compute()
     assert regression_gpu.compute() == pytest.approx(regression_cpu.compute(), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- metric metadata
+def test_metric_metadata_is_one_table():
+    from mtlkit.metrics import METRIC_KINDS, TASK_METRICS, higher_is_better, primary_metric
+
+    assert primary_metric("binary") == "auc" and primary_metric("regression") == "rmse"
+    assert METRIC_KINDS == {"auc": "binary", "logloss": "binary", "gauc": "binary", "rmse": "regression", "mae": "regression"}
+    assert all(METRIC_KINDS[m] == kind for kind, names in TASK_METRICS.items() for m in names)
+    for name, better in [("auc", True), ("valid/click/gauc", True), ("ndcg@10", True), ("logloss", False),
+                         ("valid/rating/rmse", False), ("loss/click", False), ("mae", False)]:
+        assert higher_is_better(name) is better, name
+    with pytest.raises(ValueError, match="kind"):
+        primary_metric("ranking")

@@ -34,14 +34,20 @@ Elliott & Søgaard, EMNLP 2019, "Adversarial Removal of Demographic Attributes R
 
 :class:`Adversary` attaches a head to any model of :mod:`mtlkit.models` by reading the output of
 its ``encoder`` submodule (the representation every task shares) with a forward hook, so the
-models need no change; :class:`mtlkit.training.Trainer` adds its loss when
-``TrainConfig.adversary`` names the attribute.
+models need no change. It is an auxiliary objective of the trainer
+(:mod:`mtlkit.training.auxiliary`): :class:`mtlkit.training.Trainer` builds it when
+``TrainConfig.adversary`` names the attribute, trains its loss beside the tasks and records
+its held-out AUC every epoch. :data:`PROTECTED_ATTRIBUTES` says, for each attribute, which
+batch key carries it, which model input would reveal it, and which data sets have it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -49,11 +55,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtlkit import metrics
+from mtlkit.checks import check_int, check_number
+from mtlkit.data.samples import IS_BOT, IS_FEMALE, USER
 from mtlkit.models.experts import MLP
+
+if TYPE_CHECKING:
+    from mtlkit.data.samples import TensorSamples
+    from mtlkit.training.trainer import Trainer
 
 __all__ = [
     "ADVERSARY_ATTRIBUTES",
     "PROBES",
+    "PROTECTED_ATTRIBUTES",
+    "ProtectedAttribute",
     "Adversary",
     "AdversaryHead",
     "GradientReversal",
@@ -63,14 +77,33 @@ __all__ = [
     "probe_auc",
 ]
 
+@dataclass(frozen=True)
+class ProtectedAttribute:
+    """A user attribute an adversary can be trained against.
+
+    Attributes:
+        batch_key: the bool ``(B,)`` batch tensor that holds it (never a model input itself).
+        input_field: the model input that carries the same information (dropped from the
+            inputs by default when the adversary is on), or None when no input does.
+        data_sets: the data sets whose samples carry ``batch_key``.
+    """
+
+    batch_key: str
+    input_field: str | None
+    data_sets: tuple[str, ...]
+
+
+#: The one table of protected attributes: short name → where it lives.
+PROTECTED_ATTRIBUTES: dict[str, ProtectedAttribute] = {
+    "bot": ProtectedAttribute(IS_BOT, None, ("synthetic-funnel",)),
+    "gender": ProtectedAttribute(IS_FEMALE, "gender", ("movielens-100k", "movielens-1m")),
+}
 #: Short names of the protected attributes → their batch keys (bool (B,) tensors).
-ADVERSARY_ATTRIBUTES = {"bot": "is_bot", "gender": "is_female"}
+ADVERSARY_ATTRIBUTES = {name: attribute.batch_key for name, attribute in PROTECTED_ATTRIBUTES.items()}
 
 
 def _check_strength(strength: Any) -> float:
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not strength >= 0:
-        raise ValueError(f"strength must be a number >= 0, got {strength!r}")
-    return float(strength)
+    return check_number("strength", strength, low=0)
 
 
 class GradientReversalFunction(torch.autograd.Function):
@@ -118,8 +151,7 @@ class AdversaryHead(nn.Module):
     def __init__(self, in_dim: int, hidden: Sequence[int] = (32,), *, strength: float = 1.0,
                  dropout: float = 0.0) -> None:
         super().__init__()
-        if isinstance(in_dim, bool) or not isinstance(in_dim, int) or in_dim <= 0:
-            raise ValueError(f"in_dim must be a positive int, got {in_dim!r}")
+        check_int("in_dim", in_dim, low=1)
         self.reversal = GradientReversal(strength)
         self.mlp = MLP(in_dim, tuple(hidden), out_dim=1, dropout=dropout)
 
@@ -142,8 +174,9 @@ class Adversary(nn.Module):
 
     A forward hook keeps the encoder output of the model's last forward; :meth:`loss` then
     scores it with the head. Users with ``index % holdout_every == 0`` are *held out*: their
-    rows never enter the adversary's loss, and :meth:`mtlkit.training.Trainer.evaluate_adversary`
-    measures the adversary's AUC on them.
+    rows never enter the adversary's loss, and :meth:`evaluate` (the trainer's
+    ``evaluate_adversary``) measures the head's AUC on them; :meth:`probe` fits a fresh
+    classifier there.
 
     Args:
         model: a multi-task model with an ``encoder`` submodule that has ``out_dim``.
@@ -153,6 +186,9 @@ class Adversary(nn.Module):
         hidden: the adversary MLP's hidden sizes.
         holdout_every: every k-th user is held out from the adversary's training (k >= 2).
     """
+
+    #: The trainer's name for this auxiliary objective: "loss/adversary", "valid/adversary/auc".
+    name = "adversary"
 
     def __init__(self, model: nn.Module, attribute: str, *, strength: float = 1.0,
                  hidden: Sequence[int] = (32,), holdout_every: int = 5) -> None:
@@ -165,8 +201,7 @@ class Adversary(nn.Module):
             )
         if not isinstance(attribute, str) or not attribute:
             raise ValueError(f"attribute must be a batch key or one of {list(ADVERSARY_ATTRIBUTES)}, got {attribute!r}")
-        if isinstance(holdout_every, bool) or not isinstance(holdout_every, int) or holdout_every < 2:
-            raise ValueError(f"holdout_every must be an int >= 2, got {holdout_every!r}")
+        check_int("holdout_every", holdout_every, low=2)
         self.attribute = attribute
         self.key = ADVERSARY_ATTRIBUTES.get(attribute, attribute)
         self.holdout_every = holdout_every
@@ -203,9 +238,87 @@ class Adversary(nn.Module):
         Its gradient reaches the head unchanged and the encoder multiplied by −λ.
         """
         target = batch[self.key].float()  # (B,)
-        train_rows = ~heldout_users(batch["user"], self.holdout_every)  # (B,)
+        train_rows = ~heldout_users(batch[USER], self.holdout_every)  # (B,)
         losses = F.binary_cross_entropy_with_logits(self.logits(), target, reduction="none")  # (B,)
         return (losses * train_rows).sum() / train_rows.sum().clamp(min=1)
+
+    # ------------------------------------------------------------------ measuring the attribute
+    @torch.no_grad()
+    def representations(self, trainer: Trainer, samples: TensorSamples, rows: Tensor,
+                        batch_size: int | None = None) -> Tensor:
+        """The shared representation (the head's input) of ``rows`` of ``samples`` under
+        ``trainer.model`` in eval mode: float32 ``(len(rows), out_dim)`` on the device."""
+        model = trainer.model
+        was_training = model.training
+        model.eval()
+        parts = []
+        try:
+            for idx in torch.split(rows, batch_size or trainer.config.eval_batch_size):
+                with trainer._autocast():
+                    model(samples.gather(idx))
+                parts.append(self.representation.float())
+        finally:
+            model.train(was_training)
+        return torch.cat(parts)
+
+    def _heldout_rows(self, samples: TensorSamples) -> Tensor:
+        """Indices ``(n,)`` of the rows of ``samples`` whose users never trained the adversary."""
+        return torch.nonzero(heldout_users(samples[USER], self.holdout_every)).squeeze(1)
+
+    @torch.no_grad()
+    def evaluate(self, trainer: Trainer, samples: TensorSamples, *, batch_size: int | None = None) -> dict[str, float]:
+        """How well the head recovers its attribute for the *held-out* users of ``samples``.
+
+        Returns ``{"auc", "logloss", "n_users", "n_rows"}`` over the rows of users the adversary
+        never trained on (0.5 AUC: the head cannot recover it; NaN when those rows hold one
+        class). Below 0.5 means the encoder flipped the signal faster than the head followed:
+        the attribute is still there — :meth:`probe` is the honest measure.
+        """
+        rows = self._heldout_rows(samples)
+        result = {"auc": math.nan, "logloss": math.nan, "n_users": 0, "n_rows": int(len(rows))}
+        if not len(rows):
+            return result
+        logits = self.head(self.representations(trainer, samples, rows, batch_size)).cpu()
+        target = samples[self.key][rows].float().cpu()
+        result["n_users"] = int(torch.unique(samples[USER][rows]).numel())
+        result["logloss"] = float(metrics.log_loss(target, torch.sigmoid(logits)))
+        with contextlib.suppress(ValueError):  # one class only: the AUC is undefined
+            result["auc"] = float(metrics.roc_auc(target, logits))
+        return result
+
+    def probe(self, trainer: Trainer, samples: TensorSamples, *, probe: str = "linear",
+              max_train_rows: int = 10_000, batch_size: int | None = None) -> dict[str, float]:
+        """A post-hoc probe of the attribute on the frozen model (Elazar & Goldberg, EMNLP 2018).
+
+        Fits a fresh classifier (:func:`probe_auc`, ``probe`` "linear" or "mlp") on the shared
+        representations of training-split rows of the users the adversary trained on (at most
+        ``max_train_rows``, a sample seeded with the run's seed), and scores it on the rows of
+        the held-out users of ``samples`` — the rows :meth:`evaluate` scores. Unlike the head,
+        the probe never chased a moving encoder, so its AUC says what the representation still
+        gives away (0.5: nothing, to this probe).
+
+        Returns:
+            ``{"auc", "n_users", "n_rows", "n_train_rows"}``.
+        """
+        check_int("max_train_rows", max_train_rows, low=1)
+        rows = self._heldout_rows(samples)
+        train = trainer.split("train")
+        fit_rows = torch.nonzero(~heldout_users(train[USER], self.holdout_every)).squeeze(1)
+        if len(fit_rows) > max_train_rows:
+            sample = torch.randperm(len(fit_rows), generator=torch.Generator().manual_seed(trainer.config.seed))
+            fit_rows = fit_rows[sample[:max_train_rows].sort().values.to(fit_rows.device)]
+        result = {"auc": math.nan, "n_users": 0, "n_rows": len(rows), "n_train_rows": len(fit_rows)}
+        if not len(rows):
+            return result
+        result["n_users"] = int(torch.unique(samples[USER][rows]).numel())
+        result["auc"] = probe_auc(
+            self.representations(trainer, train, fit_rows, batch_size).cpu().numpy(),
+            train[self.key][fit_rows].cpu().numpy(),
+            self.representations(trainer, samples, rows, batch_size).cpu().numpy(),
+            samples[self.key][rows].cpu().numpy(),
+            probe=probe, seed=trainer.config.seed,
+        )  # fmt: skip
+        return result
 
 
 #: Post-hoc probes of :func:`probe_auc`.

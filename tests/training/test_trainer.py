@@ -1,11 +1,10 @@
 """The trainer on a tiny synthetic funnel: learning, history, metrics, early stopping,
-callbacks, exact resume and checkpoints; plus the small helpers in mtlkit.utils."""
+callbacks, exact resume and checkpoints."""
 
 from __future__ import annotations
 
 import math
 import os
-import random
 
 import numpy as np
 import pandas as pd
@@ -18,13 +17,7 @@ from mtlkit.data import load_dataset
 from mtlkit.models import build_model
 from mtlkit.training import Callback, TrainConfig, Trainer
 from mtlkit.utils import (
-    atomic_torch_save,
-    atomic_write_text,
-    atomic_write_with,
-    read_json,
-    resolve_device,
     seed_everything,
-    write_json,
 )
 
 # A model small enough that a few epochs take well under a second.
@@ -32,13 +25,7 @@ SMALL = dict(embedding_dim=4, d_model=8, n_heads=1, d_ff=8, tower_hidden=(8,))
 TIMING_COLUMNS = {"samples_per_s", "epoch_time_s"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -384,67 +371,12 @@ def test_checkpoint_written_every_epoch_and_no_temporary_files(data, tmp_path):
     assert torch.load(path, weights_only=True)["epoch"] == 2
 
 
-# --------------------------------------------------------------------------- config and utils
-@pytest.mark.parametrize(
-    "field, value",
-    [("epochs", 0), ("batch_size", -1), ("lr", 0.0), ("optimizer", "sgd"), ("scheduler", "linear"),
-     ("amp", "yes"), ("grad_clip_norm", 0), ("early_stopping_mode", "up"), ("seed", -1), ("log_every", 0)],
-)
-def test_train_config_rejects_bad_values_naming_the_field(field, value):
-    with pytest.raises(ValueError, match=field):
-        TrainConfig(**{field: value})
-
-
 def test_unknown_weighting_and_amp_without_cuda_are_rejected(data):
     with pytest.raises(ValueError, match="weighting"):
         Trainer(make_model(data), data, config(weighting="nope"))
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="amp"):
             Trainer(make_model(data), data, config(amp=True))
-
-
-def test_train_config_round_trips_through_json(tmp_path):
-    cfg = TrainConfig(epochs=3, weighting="static", weighting_kwargs={"weights": {"click": 2.0}}, grad_clip_norm=1)
-    write_json(tmp_path / "c.json", cfg.to_dict())
-    assert TrainConfig.from_dict(read_json(tmp_path / "c.json")) == cfg
-    with pytest.raises(ValueError, match="unknown field"):
-        TrainConfig.from_dict({"epochs": 1, "bogus": 2})
-
-
-def test_resolve_device():
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
-    assert resolve_device("auto").type == expected
-    with pytest.raises(ValueError, match="device"):
-        resolve_device("tpu")
-    with pytest.raises(TypeError, match="device"):
-        resolve_device(0)
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            resolve_device("cuda")
-
-
-def test_seed_everything_makes_every_generator_repeat():
-    seed_everything(7)
-    first = (random.random(), np.random.rand(), torch.rand(1).item())
-    seed_everything(7)
-    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
-    with pytest.raises(ValueError, match="seed"):
-        seed_everything(-1)
-
-
-def test_atomic_writes_replace_whole_files_and_clean_up(tmp_path):
-    target = tmp_path / "out.txt"
-    atomic_write_text(target, "old")
-    with pytest.raises(RuntimeError):
-        atomic_write_with(target, lambda f: (f.write("half"), (_ for _ in ()).throw(RuntimeError("crash"))))
-    assert target.read_text() == "old"  # a failed write leaves the previous file intact
-    atomic_torch_save(tmp_path / "t.pt", {"x": torch.arange(3)})
-    write_json(tmp_path / "m.json", {"a": float("nan"), "b": (1, 2), "c": np.float32(0.5)})
-    assert read_json(tmp_path / "m.json") == {"a": None, "b": [1, 2], "c": 0.5}
-    assert torch.equal(torch.load(tmp_path / "t.pt", weights_only=True)["x"], torch.arange(3))
-    assert sorted(os.listdir(tmp_path)) == ["m.json", "out.txt", "t.pt"]  # no temporary files left
 
 
 def test_output_biases_start_at_the_training_base_rates(data):

@@ -32,6 +32,7 @@ __all__ = [
     "check_probability",
     "check_sizes",
     "check_str",
+    "check_tensor",
 ]
 
 T = TypeVar("T")
@@ -124,6 +125,18 @@ def check_choice(name: str, value: T, choices: Collection[T]) -> T:
         known = False
     if not known:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_tensor(name: str, value: Any) -> Any:
+    """``value`` if it is a ``torch.Tensor`` (dtype and shape are the caller's to check).
+
+    torch is imported here, not at the top: ``mtlkit.viz`` uses these checks and loads no torch.
+    """
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     return value
 
 

@@ -144,10 +144,6 @@ def check_sizes(name: str, value: Any, *, allow_empty: bool = False) -> tuple[in
     """Layer sizes: a sequence of ints >= 1 (a JSON list becomes a tuple)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ArgumentTypeError(f"{name} must be a sequence of positive ints, got {value!r}")
-    sizes = tuple(value)
-    if not allow_empty and not sizes:
+    if not allow_empty and not value:
         raise ValueError(f"{name} must have at least one layer size, got {value!r}")
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ValueError(f"{name} must be a sequence of positive ints, got {value!r}")
-    return tuple(int(size) for size in sizes)
+    return tuple(check_int(f"{name}[{i}]", size, low=1) for i, size in enumerate(value))

@@ -26,42 +26,23 @@ output 0 here, never NaN: in a recommender this is a user with an empty history.
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtlkit.checks import check_bool, check_int, check_number, check_probability, check_tensor
+
 __all__ = ["MultiHeadAttention", "scaled_dot_product_attention"]
 
 
 # --------------------------------------------------------------------------- validation
-# Small checks shared by mtlkit.attention, mtlkit.transformer and mtlkit.positional.
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _check_probability(name: str, value: object) -> float:
-    """A dropout probability: a real number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_tensor(name: str, value: object) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    return value
+# Tensor checks shared by mtlkit.attention, mtlkit.transformer and mtlkit.positional; the
+# scalar arguments are checked with mtlkit.checks.
 
 
 def _check_float_tensor(name: str, value: object) -> Tensor:
-    _check_tensor(name, value)
+    check_tensor(name, value)
     if not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     return value
@@ -78,7 +59,7 @@ def _check_sequence(name: str, x: object, width_name: str, width: int, *, batche
 
 def _check_mask(name: str, mask: object, target_shape: tuple[int, ...]) -> Tensor:
     """A bool or float mask that broadcasts to ``target_shape``."""
-    _check_tensor(name, mask)
+    check_tensor(name, mask)
     if mask.dtype != torch.bool and not mask.is_floating_point():
         raise TypeError(f"{name} must be a bool or floating-point tensor, got dtype {mask.dtype}")
     try:
@@ -177,13 +158,10 @@ def scaled_dot_product_attention(
         raise ValueError(
             f"value must have as many rows S={key.size(-2)} as key, got shape {tuple(value.shape)}"
         )
-    if not isinstance(is_causal, bool):
-        raise TypeError(f"is_causal must be a bool, got {is_causal!r}")
-    dropout_p = _check_probability("dropout_p", dropout_p)
-    if scale is not None and (
-        isinstance(scale, bool) or not isinstance(scale, Real) or not math.isfinite(scale)
-    ):
-        raise ValueError(f"scale must be a finite float or None, got {scale!r}")
+    check_bool("is_causal", is_causal)
+    dropout_p = check_probability("dropout_p", dropout_p)
+    if scale is not None:
+        scale = check_number("scale", scale)
     L, S = query.size(-2), key.size(-2)
     if attn_mask is not None:
         if is_causal:
@@ -298,14 +276,14 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()
-        _check_positive_int("d_model", d_model)
-        _check_positive_int("n_heads", n_heads)
+        d_model = check_int("d_model", d_model, low=1)
+        n_heads = check_int("n_heads", n_heads, low=1)
         if d_model % n_heads != 0:
             raise ValueError(f"d_model must be divisible by n_heads={n_heads}, got {d_model!r}")
         self.d_model = d_model
         self.n_heads = n_heads
         self.head_dim = d_model // n_heads
-        self.dropout = _check_probability("dropout", dropout)
+        self.dropout = check_probability("dropout", dropout)
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -366,10 +344,8 @@ class MultiHeadAttention(nn.Module):
                 f"value must have the (batch, seq_len) {tuple(key.shape[:2])} of key, "
                 f"got shape {tuple(value.shape)}"
             )
-        if not isinstance(is_causal, bool):
-            raise TypeError(f"is_causal must be a bool, got {is_causal!r}")
-        if not isinstance(need_weights, bool):
-            raise TypeError(f"need_weights must be a bool, got {need_weights!r}")
+        check_bool("is_causal", is_causal)
+        check_bool("need_weights", need_weights)
         if key_padding_mask is not None:
             _check_mask("key_padding_mask", key_padding_mask, (B, S))
             if key_padding_mask.dim() != 2:
@@ -381,7 +357,7 @@ class MultiHeadAttention(nn.Module):
             if is_causal:
                 raise ValueError("attn_mask must be None when is_causal=True (give one of the two)")
             shapes = {2: (L, S), 3: (B, L, S), 4: (B, self.n_heads, L, S)}
-            target = shapes.get(_check_tensor("attn_mask", attn_mask).dim())
+            target = shapes.get(check_tensor("attn_mask", attn_mask).dim())
             if target is None:
                 raise ValueError(
                     f"attn_mask must have shape (L, S), (B, L, S) or (B, n_heads, L, S), "

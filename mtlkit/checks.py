@@ -33,6 +33,7 @@ __all__ = [
     "check_seed",
     "check_sizes",
     "check_str",
+    "check_tensor",
 ]
 
 T = TypeVar("T")
@@ -132,17 +133,25 @@ def check_choice(name: str, value: T, choices: Collection[T]) -> T:
     return value
 
 
+def check_tensor(name: str, value: Any) -> Any:
+    """``value`` if it is a ``torch.Tensor`` (dtype and shape are the caller's to check).
+
+    torch is imported here, not at the top: ``mtlkit.viz`` uses these checks and loads no torch.
+    """
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
 def check_sizes(name: str, value: Any, *, allow_empty: bool = False) -> tuple[int, ...]:
     """Layer sizes: a sequence of ints >= 1 (a JSON list becomes a tuple)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ArgumentTypeError(f"{name} must be a sequence of positive ints, got {value!r}")
-    sizes = tuple(value)
-    if not allow_empty and not sizes:
+    if not allow_empty and not value:
         raise ValueError(f"{name} must have at least one layer size, got {value!r}")
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ValueError(f"{name} must be a sequence of positive ints, got {value!r}")
-    return tuple(int(size) for size in sizes)
+    return tuple(check_int(f"{name}[{i}]", size, low=1) for i, size in enumerate(value))
 
 
 def check_seed(name: str, value: Any) -> int:

@@ -31,12 +31,12 @@ Policy, shared by every function in this module:
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
+
+from mtlkit.checks import check_number, check_tensor
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -52,12 +52,6 @@ _SOFTPLUS_THRESHOLD = 40.0
 
 
 # --------------------------------------------------------------------------- validation
-def _check_tensor(x: object, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    return x
-
-
 def _check_inputs(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -66,8 +60,8 @@ def _check_inputs(
     target_name: str,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Type and shape checks (no device sync); returns target cast to pred's dtype and a bool mask."""
-    _check_tensor(pred, pred_name)
-    _check_tensor(target, target_name)
+    check_tensor(pred_name, pred)
+    check_tensor(target_name, target)
     if not pred.is_floating_point():
         raise TypeError(f"{pred_name} must be a floating-point tensor, got dtype {pred.dtype}")
     if target.is_complex():
@@ -78,7 +72,7 @@ def _check_inputs(
             f"got {tuple(target.shape)}"
         )
     if mask is not None:
-        _check_tensor(mask, "mask")
+        check_tensor("mask", mask)
         if mask.is_complex():
             raise TypeError(f"mask must be a bool or 0/1 tensor, got dtype {mask.dtype}")
         if mask.shape != pred.shape:
@@ -280,10 +274,7 @@ def huber(
         TypeError: delta not a real number, and as in :func:`binary_cross_entropy_with_logits`.
         ValueError: delta <= 0 or not finite, and as in :func:`binary_cross_entropy_with_logits`.
     """
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
-        raise TypeError(f"delta must be a real number, got {delta!r}")
-    if not (math.isfinite(delta) and delta > 0):
-        raise ValueError(f"delta must be a finite number > 0, got {delta!r}")
+    delta = check_number("delta", delta, low=0, low_open=True)
     target, mask = _check_inputs(pred, target, mask, "pred", "target")
     if validate:
         _validate_values(pred, target, mask, "pred", "target", binary_target=False)

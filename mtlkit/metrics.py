@@ -53,11 +53,12 @@ items happen to be indexed.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from mtlkit.checks import check_int, check_number
 
 __all__ = [
     "roc_auc",
@@ -164,14 +165,6 @@ def _scores(y_score: ArrayLike, labels: np.ndarray, name: str) -> np.ndarray:
     _check_same_length(labels, scores, "y_true", name)
     _check_finite(scores, name)
     return scores
-
-
-def _check_real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
 
 
 # --------------------------------------------------------------------------- AUC
@@ -315,7 +308,7 @@ def _confusion(y_true: ArrayLike, y_score: ArrayLike, threshold: float) -> tuple
     """(tp, fp, fn, tn) with the prediction y_score >= threshold."""
     labels = _binary_labels(y_true)
     scores = _scores(y_score, labels, "y_score")
-    predicted = scores >= _check_real(threshold, "threshold")
+    predicted = scores >= check_number("threshold", threshold)
     actual = labels == 1
     tp = float(np.sum(predicted & actual))
     fp = float(np.sum(predicted & ~actual))
@@ -392,14 +385,6 @@ def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
 
 # --------------------------------------------------------------------------- ranking
-def _check_k(k: object, name: str = "k") -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {k!r}")
-    if k < 1:
-        raise ValueError(f"{name} must be >= 1, got {k!r}")
-    return int(k)
-
-
 def _ranking_inputs(relevance: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Validated float64 (n_users, n_items) arrays, keeping only users with a relevant item."""
     rel = _to_numpy(relevance, "relevance")
@@ -471,7 +456,7 @@ def hit_rate_at_k(relevance: ArrayLike, scores: ArrayLike, k: int) -> float:
         ValueError: shape mismatch, negative or non-finite values, k < 1, or no user with a
             relevant item (such users are skipped).
     """
-    k = _check_k(k)
+    k = check_int("k", k, low=1)
     first = _first_relevant_block(*_ranking_inputs(relevance, scores))
     return _expected_over_first_relevant_rank(*first, lambda rank: (rank <= k).astype(np.float64))
 
@@ -488,7 +473,7 @@ def mrr(relevance: ArrayLike, scores: ArrayLike, k: int | None = None) -> float:
 
     Args and Raises: as :func:`hit_rate_at_k`, with ``k`` optional.
     """
-    k = None if k is None else _check_k(k)
+    k = None if k is None else check_int("k", k, low=1)
     first = _first_relevant_block(*_ranking_inputs(relevance, scores))
     if k is None:
         return _expected_over_first_relevant_rank(*first, lambda rank: 1.0 / rank)
@@ -507,7 +492,7 @@ def recall_at_k(relevance: ArrayLike, scores: ArrayLike, k: int) -> float:
 
     Args and Raises: as :func:`hit_rate_at_k`.
     """
-    k = _check_k(k)
+    k = check_int("k", k, low=1)
     rel, score = _ranking_inputs(relevance, scores)
     relevant = rel > 0
     n_relevant = np.sum(relevant, axis=1)
@@ -577,7 +562,7 @@ def ndcg_at_k(relevance: ArrayLike, scores: ArrayLike, k: int) -> float:
 
     Args and Raises: as :func:`hit_rate_at_k`; graded relevance is used as the gain.
     """
-    k = _check_k(k)
+    k = check_int("k", k, low=1)
     rel, score = _ranking_inputs(relevance, scores)
     blocks = _TieBlocks(rel, score, depth=k)
     positions = np.arange(max(blocks.n_items, k))
@@ -630,7 +615,7 @@ class BinaryMetricAccumulator:
 
     def __init__(self, *, from_logits: bool = False, threshold: float = 0.5) -> None:
         self.from_logits = bool(from_logits)
-        self.threshold = _check_real(threshold, "threshold")
+        self.threshold = check_number("threshold", threshold)
         self.reset()
 
     def reset(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from mtlkit.checks import check_number, check_str
 from mtlkit.utils import resolve_device, to_jsonable, write_json
 
 __all__ = ["environment_report", "in_colab", "print_check", "record_results", "run_dir"]
@@ -41,8 +42,9 @@ def record_results(name: str, results: Mapping[str, Any]) -> None:
     it computed directly; a NaN or inf is written as ``null`` (JSON has no NaN), which every
     numeric check in the tests rejects. The test of notebook ``name`` reads this file.
     """
-    if not isinstance(name, str) or not name or Path(name).name != name:
-        raise ValueError(f"name must be a plain file stem such as '01_attention', got {name!r}")
+    stem = "a plain file stem such as '01_attention'"
+    if Path(check_str("name", name, what=stem)).name != name:
+        raise ValueError(f"name must be {stem}, got {name!r}")
     if not isinstance(results, Mapping):
         raise TypeError(f"results must be a mapping of names to values, got {results!r}")
     plain = to_jsonable(dict(results))
@@ -63,6 +65,7 @@ def print_check(name: str, deviation: float | torch.Tensor, tolerance: float) ->
     fails on the recorded value instead. Returns None, so a cell ending with a check shows
     only the printed line.
     """
+    tolerance = check_number("tolerance", tolerance, low=0)
     if isinstance(deviation, torch.Tensor):
         deviation = deviation.detach().cpu().item()
     deviation = float(deviation)

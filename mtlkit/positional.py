@@ -22,13 +22,11 @@ A sequence longer than ``max_len`` raises a ValueError naming the length and ``m
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import torch
 from torch import Tensor, nn
 
-from mtlkit.attention import _check_positive_int, _check_probability, _check_sequence
+from mtlkit.attention import _check_sequence
+from mtlkit.checks import check_int, check_number, check_probability
 
 __all__ = [
     "LearnedPositionalEmbedding",
@@ -37,12 +35,6 @@ __all__ = [
     "relative_rotation",
     "sinusoidal_positional_encoding",
 ]
-
-
-def _check_base(base: object) -> float:
-    if isinstance(base, bool) or not isinstance(base, Real) or not base > 1 or not math.isfinite(base):
-        raise ValueError(f"base must be a finite float > 1, got {base!r}")
-    return float(base)
 
 
 def _inverse_frequencies(dim: int, base: float) -> Tensor:
@@ -87,9 +79,10 @@ def sinusoidal_positional_encoding(
     formula, but has no pair to rotate with, so :func:`relative_rotation` needs an even
     ``d_model``.
     """
-    _check_positive_int("max_len", max_len)
-    _check_positive_int("d_model", d_model)
-    inv_freq = _inverse_frequencies(d_model, _check_base(base))  # (ceil(d/2),)
+    max_len = check_int("max_len", max_len, low=1)
+    d_model = check_int("d_model", d_model, low=1)
+    base = check_number("base", base, low=1, low_open=True)
+    inv_freq = _inverse_frequencies(d_model, base)  # (ceil(d/2),)
     angles = torch.arange(max_len, dtype=torch.float64)[:, None] * inv_freq  # (max_len, ceil(d/2))
     pe = torch.empty(max_len, d_model, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(angles)  # columns 0, 2, 4, ...
@@ -118,12 +111,12 @@ def relative_rotation(
         k: the shift (any real number, negative allowed).
         d_model: even width of the encoding.
     """
-    if isinstance(k, bool) or not isinstance(k, Real):
-        raise TypeError(f"k must be a real number, got {k!r}")
-    _check_positive_int("d_model", d_model)
+    k = check_number("k", k)
+    d_model = check_int("d_model", d_model, low=1)
     if d_model % 2:
         raise ValueError(f"d_model must be even (the map rotates (sin, cos) pairs), got {d_model!r}")
-    angle = k * _inverse_frequencies(d_model, _check_base(base))  # (d/2,)
+    base = check_number("base", base, low=1, low_open=True)
+    angle = k * _inverse_frequencies(d_model, base)  # (d/2,)
     cos, sin = torch.cos(angle), torch.sin(angle)
     i = torch.arange(0, d_model, 2)  # index of each pair's sine column
     m = torch.zeros(d_model, d_model, dtype=torch.float64)
@@ -149,7 +142,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.max_len = max_len
         # Not persistent: it is a function of (max_len, d_model), not a learned state.
         self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
-        self.dropout = nn.Dropout(_check_probability("dropout", dropout))
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
         """x (..., L, d_model); positions: optional int tensor broadcastable to (..., L),
@@ -171,13 +164,11 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, max_len: int, d_model: int, dropout: float = 0.0) -> None:
         super().__init__()
-        _check_positive_int("max_len", max_len)
-        _check_positive_int("d_model", d_model)
-        self.max_len = max_len
-        self.d_model = d_model
+        self.max_len = check_int("max_len", max_len, low=1)
+        self.d_model = check_int("d_model", d_model, low=1)
         self.embedding = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
-        self.dropout = nn.Dropout(_check_probability("dropout", dropout))
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
         """x (..., L, d_model); positions as in :class:`SinusoidalPositionalEncoding`."""
@@ -210,13 +201,12 @@ class RotaryPositionalEmbedding(nn.Module):
 
     def __init__(self, head_dim: int, max_len: int, base: float = 10000.0) -> None:
         super().__init__()
-        _check_positive_int("head_dim", head_dim)
-        _check_positive_int("max_len", max_len)
+        head_dim = check_int("head_dim", head_dim, low=1)
         if head_dim % 2:
             raise ValueError(f"head_dim must be even (RoPE rotates pairs), got {head_dim!r}")
         self.head_dim = head_dim
-        self.max_len = max_len
-        self.base = _check_base(base)
+        self.max_len = check_int("max_len", max_len, low=1)
+        self.base = check_number("base", base, low=1, low_open=True)
         positions = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
         angles = positions * _inverse_frequencies(head_dim, self.base)  # (max_len, head_dim/2)
         # (max_len, head_dim/2) tables, computed in float64 and stored in float32.

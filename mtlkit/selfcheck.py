@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from sklearn import metrics as skm
 
 from mtlkit import attention, losses, metrics, positional, transformer
+from mtlkit.checks import check_int
 
 # A comparison yields (ours, reference) pairs of arrays or floats for one random draw.
 Comparison = Callable[[np.random.Generator, torch.Generator], Iterator[tuple[object, object]]]
@@ -181,6 +182,8 @@ def _deviation(ours: object, reference: object) -> float:
 
 def run_checks(n_trials: int = 20, seed: int = 0) -> list[Check]:
     """Run every comparison on ``n_trials`` seeded random draws; return one Check per row."""
+    n_trials = check_int("n_trials", n_trials, low=1)
+    seed = check_int("seed", seed, low=0)
     results = []
     for function, reference, comparison, tolerance in CHECKS:
         rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)

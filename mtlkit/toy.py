@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mtlkit.checks import check_int, check_number
 from mtlkit.weighting import make_weighting
 
 __all__ = [
@@ -61,8 +62,7 @@ class TwoQuadratics:
     imbalance: float = 10.0
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.imbalance) and self.imbalance > 0):
-            raise ValueError(f"imbalance must be a finite number > 0, got {self.imbalance!r}")
+        check_number("imbalance", self.imbalance, low=0, low_open=True)
         if len(self.a) != 2 or len(self.b) != 2 or tuple(self.a) == tuple(self.b):
             raise ValueError(f"a and b must be two different 2-D points, got a={self.a!r}, b={self.b!r}")
 
@@ -163,14 +163,11 @@ def run_strategy(
         trajectory (steps + 1, 2): x before every step and after the last;
         losses (steps + 1, 2): (f_1, f_2) at those points.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-    if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    steps = check_int("steps", steps, low=0)
+    lr = check_number("lr", lr, low=0, low_open=True)
     if len(start) != 2:
         raise ValueError(f"start must be a 2-D point, got {start!r}")
-    if isinstance(epoch_length, bool) or not isinstance(epoch_length, int) or epoch_length < 1:
-        raise ValueError(f"epoch_length must be an integer >= 1, got {epoch_length!r}")
+    epoch_length = check_int("epoch_length", epoch_length, low=1)
     problem = TwoQuadratics(DEFAULT_PROBLEM.a, DEFAULT_PROBLEM.b, imbalance)
     model = ToyModel(start, problem)
     strategy = make_weighting(name, TASK_NAMES, seed=seed, **kwargs).double()

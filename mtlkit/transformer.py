@@ -25,16 +25,13 @@ from dataclasses import asdict, dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtlkit.attention import (
-    MultiHeadAttention,
-    _check_positive_int,
-    _check_probability,
-    _check_sequence,
-)
+from mtlkit.attention import MultiHeadAttention, _check_sequence
+from mtlkit.checks import check_choice, check_int, check_probability
 
-__all__ = ["TransformerConfig", "TransformerEncoder", "TransformerEncoderLayer"]
+__all__ = ["ACTIVATIONS", "TransformerConfig", "TransformerEncoder", "TransformerEncoderLayer"]
 
-_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+#: The feed-forward activations, by name: exact (erf-based) GELU and ReLU.
+ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
 
 
 @dataclass
@@ -75,14 +72,12 @@ class TransformerEncoderLayer(nn.Module):
         layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        _check_positive_int("d_model", d_model)
-        _check_positive_int("d_ff", d_ff)
-        dropout = _check_probability("dropout", dropout)
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        d_model = check_int("d_model", d_model, low=1)
+        d_ff = check_int("d_ff", d_ff, low=1)
+        dropout = check_probability("dropout", dropout)
         self.d_model = d_model
-        self.activation_name = activation
-        self.activation = _ACTIVATIONS[activation]
+        self.activation_name = check_choice("activation", activation, ACTIVATIONS)
+        self.activation = ACTIVATIONS[activation]
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias)
         self.dropout1 = nn.Dropout(dropout)
@@ -175,7 +170,7 @@ class TransformerEncoder(nn.Module):
         final_norm: bool = True,
     ) -> None:
         super().__init__()
-        _check_positive_int("n_layers", n_layers)
+        check_int("n_layers", n_layers, low=1)
         self.config = TransformerConfig(
             d_model, n_heads, d_ff, n_layers, dropout, activation, bias, layer_norm_eps, final_norm
         )

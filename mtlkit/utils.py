@@ -22,6 +22,8 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from mtlkit.checks import check_int
+
 __all__ = [
     "resolve_device",
     "seed_everything",
@@ -83,8 +85,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 # --------------------------------------------------------------------------- seeding
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and every GPU)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int("seed", seed, low=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -58,12 +58,13 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from mtlkit.checks import check_int, check_number
 
 __all__ = [
     "WeightingStrategy",
@@ -335,23 +336,6 @@ class WeightingStrategy(nn.Module):
         return torch.stack([losses[n].detach().double().cpu().reshape(()) for n in self.task_names])
 
 
-def _check_number(name: str, value: float, *, low: float = 0.0, strict: bool = True) -> float:
-    """``value`` as a float, finite and > low (>= low when not strict), else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    ok = math.isfinite(value) and (value > low if strict else value >= low)
-    if not ok:
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be a finite number {relation} {low}, got {value!r}")
-    return float(value)
-
-
-def _check_int(name: str, value: int, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 class _SeededGenerator:
     """Mixin: a private CPU ``torch.Generator`` saved in the module's extra state."""
 
@@ -359,9 +343,7 @@ class _SeededGenerator:
     generator: torch.Generator
 
     def _init_generator(self, seed: int) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = torch.Generator().manual_seed(check_int("seed", seed))
 
     def get_extra_state(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -462,7 +444,7 @@ class UncertaintyWeighting(WeightingStrategy):
         bad = {name: kind for name, kind in task_kinds.items() if kind not in _TASK_KINDS}
         if bad:
             raise ValueError(f"task_kinds values must be one of {sorted(_TASK_KINDS)}, got {bad!r}")
-        init_log_var = _check_number("init_log_var", init_log_var, low=-math.inf)
+        init_log_var = check_number("init_log_var", init_log_var)
         self.task_kinds = {n: _TASK_KINDS[task_kinds.get(n, _REGRESSION)] for n in self.task_names}
         # factor c_t in c_t exp(−s_t) L_t: ½ for regression, 1 for classification
         factors = [0.5 if self.task_kinds[n] == _REGRESSION else 1.0 for n in self.task_names]
@@ -496,7 +478,7 @@ class DynamicWeightAverage(WeightingStrategy):
 
     def __init__(self, task_names: Sequence[str], temperature: float = 2.0) -> None:
         super().__init__(task_names)
-        self.temperature = _check_number("temperature", temperature)
+        self.temperature = check_number("temperature", temperature, low=0, low_open=True)
         self.register_buffer("loss_history", torch.ones(2, self.n_tasks, dtype=torch.float64))  # (e−2, e−1)
         self.register_buffer("epochs_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("current_weights", torch.ones(self.n_tasks))
@@ -572,8 +554,8 @@ class GradNorm(WeightingStrategy):
 
     def __init__(self, task_names: Sequence[str], alpha: float = 1.5, lr: float = 0.025) -> None:
         super().__init__(task_names)
-        self.alpha = _check_number("alpha", alpha, strict=False)
-        self.lr = _check_number("lr", lr)
+        self.alpha = check_number("alpha", alpha, low=0)
+        self.lr = check_number("lr", lr, low=0, low_open=True)
         self.register_buffer("loss_weights", torch.ones(self.n_tasks))
         self.register_buffer("initial_losses", torch.ones(self.n_tasks, dtype=torch.float64))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
@@ -901,8 +883,8 @@ class MGDA(GradientSurgery):
         if normalization not in _MGDA_NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {_MGDA_NORMALIZATIONS!r}, got {normalization!r}")
         self.normalization = normalization
-        self.max_iter = _check_int("max_iter", max_iter, low=1)
-        self.tol = _check_number("tol", tol)
+        self.max_iter = check_int("max_iter", max_iter, low=1)
+        self.tol = check_number("tol", tol, low=0, low_open=True)
 
     def gradient_weights(self, gram: np.ndarray, losses: np.ndarray) -> np.ndarray:
         norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
@@ -935,7 +917,7 @@ class CAGrad(GradientSurgery):
 
     def __init__(self, task_names: Sequence[str], c: float = 0.4) -> None:
         super().__init__(task_names)
-        self.c = _check_number("c", c, strict=False)
+        self.c = check_number("c", c, low=0)
 
     def gradient_weights(self, gram: np.ndarray, losses: np.ndarray) -> np.ndarray:
         return self.n_tasks * cagrad_weights(gram, self.c)

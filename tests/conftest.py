@@ -1,4 +1,5 @@
-"""Shared fixtures: the local copy of real data sets, and device selection for GPU tests."""
+"""Shared fixtures: the local copy of real data sets, one torch thread for tiny models, and
+device selection for GPU tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ipaddress
 import os
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,19 @@ def shared_data_dir() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (local checks only)")
     return SHARED_DATA
+
+
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread for the test, restored after it.
+
+    Tiny tensors gain nothing from threads, which only contend on a busy shared CPU. Not
+    autouse: a module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,11 +85,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
 
-
-@pytest.fixture()
-def one_thread():
-    """Tiny models run fastest on one intra-op thread, above all on a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

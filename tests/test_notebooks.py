@@ -519,36 +519,37 @@ def check_expectations(name: str, results: Mapping[str, Any], expectations: Mapp
     assert not failures, f"{name}:\n  " + "\n  ".join(failures)
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_and_records(
-    name: str,
+@pytest.fixture()
+def execute(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     kernel_dir: Path,
     record_property: Callable[[str, object], None],
-) -> None:
-    assert name in EXPECTATIONS, f"add an EXPECTATIONS entry in tests/test_notebooks.py for {name}"
-    results, elapsed = run_notebook(name, tmp_path, monkeypatch, kernel_dir)
-    record_property("execution_s", round(elapsed, 1))
-    print(f"{name}: executed in {elapsed:.1f} s")
-    check_expectations(name, results, EXPECTATIONS[name])
+) -> Callable[..., dict[str, Any]]:
+    """``execute(name, parameters=None)``: run a notebook for this test, record its run time,
+    return what it recorded. A notebook without ``EXPECTATIONS`` fails here."""
+
+    def run(name: str, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        assert name in EXPECTATIONS, f"add an EXPECTATIONS entry in tests/test_notebooks.py for {name}"
+        results, elapsed = run_notebook(name, tmp_path, monkeypatch, kernel_dir, parameters)
+        record_property("execution_s", round(elapsed, 1))
+        print(f"{name}: executed{f' with {parameters}' if parameters else ''} in {elapsed:.1f} s")
+        return results
+
+    return run
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_and_records(name: str, execute: Callable[..., dict[str, Any]]) -> None:
+    check_expectations(name, execute(name), EXPECTATIONS[name])
 
 
 @pytest.mark.gpu
 @pytest.mark.slow
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_full_parameters_on_gpu(
-    name: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    kernel_dir: Path,
-    record_property: Callable[[str, object], None],
-) -> None:
-    assert name in EXPECTATIONS, f"add an EXPECTATIONS entry in tests/test_notebooks.py for {name}"
-    results, elapsed = run_notebook(name, tmp_path, monkeypatch, kernel_dir, GPU_PARAMETERS)
-    record_property("execution_s", round(elapsed, 1))
-    print(f"{name}: executed with {GPU_PARAMETERS} in {elapsed:.1f} s")
+def test_notebook_full_parameters_on_gpu(name: str, execute: Callable[..., dict[str, Any]]) -> None:
+    results = execute(name, GPU_PARAMETERS)
     assert results.get("device", "cuda").startswith("cuda"), f"{name} ran on {results.get('device')}, not on the GPU"
     check_expectations(name, results, {**EXPECTATIONS[name], **GPU_EXPECTATIONS.get(name, {})})

@@ -21,13 +21,7 @@ from mtlkit.recommend import (
 SMALL = dict(embedding_dim=4, d_model=8, n_heads=1, d_ff=8, tower_hidden=(8,), dropout=0.0)
 KEYS = ("user", "item", "sparse", "dense", "history", "history_padding_mask", "item_content")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

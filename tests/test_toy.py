@@ -22,6 +22,8 @@ from mtlkit.weighting import WEIGHTINGS
 PROBLEM = TwoQuadratics()  # a = (−1, 0), b = (1, 0), κ = 10
 STEPS = 200
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # two-element tensors
+
 # Tolerance for "on the Pareto front". Every strategy's update is a non-negative
 # combination of g_1 = 2(x − a) and g_2 = 2κ(x − b), whose components perpendicular to the
 # segment shrink by a factor |1 − 2·lr·(w_1 + κ w_2)| < 1 per step (≈ 0.6 for equal
@@ -35,15 +37,6 @@ TOLERANCE = 1e-6
 def trained(name: str) -> tuple[np.ndarray, np.ndarray]:
     """``run_strategy(name)`` with the default problem, computed once per test session."""
     return run_strategy(name, steps=STEPS)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Two-element tensors: intra-op threads only add contention on a busy CI machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_pareto_set_and_front_closed_forms():

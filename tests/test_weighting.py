@@ -35,6 +35,8 @@ from mtlkit.weighting import (
 TASKS = ("click", "rating")
 SURGERY = [name for name, cls in WEIGHTINGS.items() if cls.requires_grads and name != "gradnorm"]
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
+
 
 class TinyMultiTask(nn.Module):
     """A shared trunk and one linear tower per task; losses are masked-mean-like scalars."""
@@ -57,15 +59,6 @@ class TinyMultiTask(nn.Module):
 
     def last_shared_parameters(self) -> list[nn.Parameter]:
         return list(self.trunk[-1].parameters())
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy CI machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -3,18 +3,29 @@
 Every model is a plain ``nn.Module`` built from ``(schema, config)`` whose ``forward(batch)``
 returns ``{task: (B,) tensor}`` — logits for binary tasks, values for regression tasks:
 
-===============  =============  ==========================================================
-name             class          idea
-===============  =============  ==========================================================
-single           SingleTask     one independent network per task (the baseline)
-shared-bottom    SharedBottom   shared encoder and bottom MLP, one tower per task
-mmoe             MMoE           shared experts, one softmax gate per task
-ple              PLE            CGC levels of shared and task-specific experts
-esmm             ESMM           pCTCVR = pCTR · pCVR over the entire impression space
-lm               LMMultiTask    a pretrained language model over the sample as text (frozen,
-                                last-N layers or LoRA), by default beside the ID features
-                                (``id_features``), optionally with MMoE/PLE experts
-===============  =============  ==========================================================
+===============  ================  ==================  ==========================================
+name             module            class, config       idea
+===============  ================  ==================  ==========================================
+single           single_task.py    SingleTask          one independent network per task (the
+                                   SingleTaskConfig    baseline)
+shared-bottom    shared_bottom.py  SharedBottom        shared encoder and bottom MLP, one tower
+                                   SharedBottomConfig  per task
+mmoe             mmoe.py           MMoE, MMoEConfig    shared experts, one softmax gate per task
+ple              ple.py            PLE, PLEConfig      CGC levels of shared and task-specific
+                                                       experts
+esmm             esmm.py           ESMM, ESMMConfig    pCTCVR = pCTR · pCVR over the entire
+                                                       impression space
+lm               lm.py             LMMultiTask         a pretrained language model over the sample
+                                   LMConfig            as text (frozen, last-N layers or LoRA), by
+                                                       default beside the ID features
+                                                       (``id_features``), optionally with MMoE/PLE
+                                                       experts
+===============  ================  ==================  ==========================================
+
+Each module holds its model and, beside it, the model's config dataclass (as nanoGPT keeps
+``GPTConfig`` beside ``GPT``), which extends the shared :class:`ModelConfig` of ``base.py``
+(the input encoder and the towers). A new architecture is one new file, model and config,
+plus its line in :data:`MODELS`.
 
 Build one by name with :func:`build_model`; ``MODELS[name].config_class`` (or
 :func:`config_class`) is its config dataclass, and ``dataclasses.asdict(model.config)`` /
@@ -32,23 +43,14 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from mtlkit.models.base import MultiTaskModel
-from mtlkit.models.config import (
-    ESMMConfig,
-    LMConfig,
-    MMoEConfig,
-    ModelConfig,
-    PLEConfig,
-    SharedBottomConfig,
-    SingleTaskConfig,
-)
+from mtlkit.models.base import ModelConfig, MultiTaskModel
 from mtlkit.models.encoder import FeatureEncoder
-from mtlkit.models.esmm import ESMM, ctcvr_logit
-from mtlkit.models.lm import LMMultiTask
-from mtlkit.models.mmoe import MMoE
-from mtlkit.models.ple import PLE, CGCLevel
-from mtlkit.models.shared_bottom import SharedBottom
-from mtlkit.models.single_task import SingleTask
+from mtlkit.models.esmm import ESMM, ESMMConfig, ctcvr_logit
+from mtlkit.models.lm import LMConfig, LMMultiTask
+from mtlkit.models.mmoe import MMoE, MMoEConfig
+from mtlkit.models.ple import PLE, CGCLevel, PLEConfig
+from mtlkit.models.shared_bottom import SharedBottom, SharedBottomConfig
+from mtlkit.models.single_task import SingleTask, SingleTaskConfig
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema

@@ -3,18 +3,101 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from mtlkit.models.config import ModelConfig
-from mtlkit.models.experts import MLP
+from mtlkit.checks import check_bool, check_choice, check_int, check_probability, check_sizes
+from mtlkit.models.encoder import POSITIONALS, SEQUENCE_POOLINGS, TRANSFORMER_ACTIVATIONS
+from mtlkit.models.experts import ACTIVATIONS, MLP
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema
 
 TASK_KINDS = ("binary", "regression")
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model shares: the input encoder (with its behaviour-sequence Transformer)
+    and the per-task towers.
+
+    Each architecture's config extends this one beside its model (``MMoEConfig`` in
+    ``mmoe.py``, ...). Configs are flat dataclasses, so a run's ``config.json`` holds them as
+    plain JSON (``dataclasses.asdict(config)``) and :meth:`from_dict` rebuilds them (JSON
+    lists become tuples). Values are checked once, when the config is created; a bad value
+    raises ``ValueError`` naming the field.
+
+    Attributes:
+        embedding_dim: width of the user-id and sparse-field embeddings and of the dense
+            projection.
+        d_model: width of the item embeddings and of the sequence Transformer.
+        n_heads: attention heads per Transformer layer (must divide ``d_model``).
+        n_layers: Transformer layers over the behaviour sequence (0: position-aware pooling
+            of the item embeddings only, an ablation of the attention).
+        d_ff: hidden width of the Transformer's feed-forward block.
+        transformer_activation: the feed-forward activation, ``"gelu"`` or ``"relu"``.
+        positional: ``"learned"`` position embeddings (as in BST) or ``"sinusoidal"``.
+        sequence_pooling: what the sequence contributes to the feature vector: the
+            ``"target"`` position's output (BST), the ``"mean"`` over non-padded positions,
+            or both concatenated (``"target+mean"``).
+        use_text: add a learned projection of the frozen item text embeddings to every item
+            embedding (when the schema has text embeddings).
+        keep_attention_weights: keep each layer's attention weights for
+            ``attention_weights()`` (the from-scratch attention); False runs the fused kernel
+            (faster on GPUs) and keeps none. Changes no parameter.
+        tower_hidden: hidden layer sizes of each task tower (empty: a single linear layer).
+        dropout: dropout probability in the Transformer, bottoms, experts and towers.
+        activation: nonlinearity of the bottoms, experts and towers.
+    """
+
+    embedding_dim: int = 16
+    d_model: int = 32
+    n_heads: int = 2
+    n_layers: int = 1
+    d_ff: int = 64
+    transformer_activation: str = "gelu"
+    positional: str = "learned"
+    sequence_pooling: str = "target"
+    use_text: bool = True
+    keep_attention_weights: bool = True
+    tower_hidden: tuple[int, ...] = (32,)
+    dropout: float = 0.1
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        for name in ("embedding_dim", "d_model", "n_heads", "d_ff"):
+            setattr(self, name, check_int(name, getattr(self, name), low=1))
+        self.n_layers = check_int("n_layers", self.n_layers, low=0)
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model must be divisible by n_heads={self.n_heads}, got {self.d_model!r}"
+            )
+        check_choice("positional", self.positional, POSITIONALS)
+        check_choice("sequence_pooling", self.sequence_pooling, SEQUENCE_POOLINGS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("transformer_activation", self.transformer_activation, TRANSFORMER_ACTIVATIONS)
+        for name in ("use_text", "keep_attention_weights"):
+            check_bool(name, getattr(self, name))
+        self.tower_hidden = check_sizes("tower_hidden", self.tower_hidden, allow_empty=True)
+        self.dropout = check_probability("dropout", self.dropout)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """Rebuild a config from ``dataclasses.asdict(config)`` (e.g. read back from JSON).
+
+        Unknown keys raise ``ValueError`` naming them and the fields this config has.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"config has unknown field(s) {unknown} for {cls.__name__}; "
+                f"fields are {sorted(known)}"
+            )
+        return cls(**values)
 
 
 class MultiTaskModel(nn.Module):

@@ -18,15 +18,24 @@ One sample (a user seeing a target item) becomes one feature vector, the concate
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
-from mtlkit.models.config import ModelConfig
 from mtlkit.models.experts import init_linear
 from mtlkit.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from mtlkit.transformer import ACTIVATIONS as TRANSFORMER_ACTIVATIONS
 from mtlkit.transformer import TransformerEncoder
 
+if TYPE_CHECKING:
+    from mtlkit.models.base import ModelConfig
+
 EMBEDDING_STD = 0.05  # small normal init for every embedding table (row 0 is then zeroed)
+# The choices of ModelConfig.positional and .sequence_pooling (.transformer_activation: the
+# Transformer's own TRANSFORMER_ACTIVATIONS).
+POSITIONALS = ("learned", "sinusoidal")
+SEQUENCE_POOLINGS = ("target", "mean", "target+mean")
 
 
 def _embedding(n_rows: int, dim: int) -> nn.Embedding:
@@ -44,7 +53,7 @@ class FeatureEncoder(nn.Module):
     Args:
         schema: the data's ``FeatureSchema`` (vocabulary sizes, fields, ``seq_len``, text
             embeddings).
-        config: a :class:`~mtlkit.models.config.ModelConfig` (embedding widths, Transformer
+        config: a :class:`~mtlkit.models.base.ModelConfig` (embedding widths, Transformer
             size, positional kind, pooling, dropout).
 
     Attributes:

@@ -23,13 +23,14 @@ stays finite (no NaN in value or gradient) for any finite logits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from mtlkit.models.base import MultiTaskModel, probability_logit
-from mtlkit.models.config import ESMMConfig
+from mtlkit.checks import check_str
+from mtlkit.models.base import ModelConfig, MultiTaskModel, probability_logit
 from mtlkit.models.encoder import FeatureEncoder
 
 if TYPE_CHECKING:
@@ -45,6 +46,24 @@ def ctcvr_logit(ctr_logit: Tensor, cvr_logit: Tensor) -> Tensor:
     ctr_logit, cvr_logit = ctr_logit.to(dtype), cvr_logit.to(dtype)
     terms = torch.stack([-ctr_logit, -cvr_logit, -(ctr_logit + cvr_logit)])  # (3, ...)
     return -torch.logsumexp(terms, dim=0)
+
+
+@dataclass
+class ESMMConfig(ModelConfig):
+    """ESMM: a CTR tower for ``ctr_task`` and a CVR tower whose product with pCTR is the
+    prediction for ``ctcvr_task`` (both binary tasks of the schema)."""
+
+    ctr_task: str = "click"
+    ctcvr_task: str = "purchase"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("ctr_task", "ctcvr_task"):
+            check_str(name, getattr(self, name), what="a non-empty task name")
+        if self.ctr_task == self.ctcvr_task:
+            raise ValueError(
+                f"ctcvr_task must differ from ctr_task={self.ctr_task!r}, got {self.ctcvr_task!r}"
+            )
 
 
 class ESMM(MultiTaskModel):

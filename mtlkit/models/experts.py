@@ -18,16 +18,19 @@ import torch
 from torch import Tensor, nn
 
 
+#: The nonlinearities of bottoms, experts and towers, by config name (``ModelConfig.activation``).
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
 def make_activation(name: str) -> nn.Module:
-    """The activation module for a config name (``relu``, ``gelu``, ``silu``, ``tanh``,
-    ``leaky_relu``); names are validated by the config."""
-    return {
-        "relu": nn.ReLU,
-        "gelu": nn.GELU,
-        "silu": nn.SiLU,
-        "tanh": nn.Tanh,
-        "leaky_relu": nn.LeakyReLU,
-    }[name]()
+    """The activation module for a name of :data:`ACTIVATIONS` (validated by the config)."""
+    return ACTIVATIONS[name]()
 
 
 def init_linear(layer: nn.Linear) -> None:

@@ -23,7 +23,7 @@ context field, so with the candidate title only (K = 0) it cannot personalise at
 representation is concatenated with enc(ids), the output of the kit's ID-based
 :class:`~mtlkit.models.encoder.FeatureEncoder` — user id embedding, user and item fields,
 item id embeddings and the behaviour-sequence Transformer (BST), built from the config's
-:class:`~mtlkit.models.config.ModelConfig` fields exactly as in the ID models — so warm items
+:class:`~mtlkit.models.base.ModelConfig` fields exactly as in the ID models — so warm items
 keep what their ids have learned and cold items (id 0, the zero id vector) gain what their
 title says. ``id_features=False`` is the text-only model: the towers see proj(e) only.
 
@@ -65,14 +65,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
-from mtlkit.models.base import MultiTaskModel
-from mtlkit.models.config import FINETUNE_MODES, LMConfig
+from mtlkit.checks import check_bool, check_choice, check_int, check_probability, check_sizes, check_str
+from mtlkit.models.base import ModelConfig, MultiTaskModel
 from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import (
     ExpertGroup,
@@ -90,6 +91,77 @@ __all__ = [
     "FINETUNE_MODES", "EmbeddingCache", "LMConfig", "LMEncoder", "LMMultiTask", "compose_sequences", "hash_rows",
     "tokenize_titles",
 ]
+
+# --------------------------------------------------------------------------- config
+FINETUNE_MODES = ("frozen", "last_n", "lora")
+LM_EXPERTS = ("none", "mmoe", "ple")
+
+
+@dataclass
+class LMConfig(ModelConfig):
+    """Config of :class:`~mtlkit.models.lm.LMMultiTask` (a pretrained language model as the encoder).
+
+    The shared :class:`ModelConfig` fields ``tower_hidden``, ``dropout`` and ``activation``
+    always apply; the id-embedding, sequence-Transformer and ``use_text`` fields describe the
+    ID feature encoder of the hybrid and apply only with ``id_features=True``.
+
+    Attributes:
+        id_features: the hybrid x = [proj(LM(text)) ; enc(ids)] — the text representation
+            concatenated with the ID-based feature encoder's output (user id, user and item
+            fields, item ids, behaviour sequence) — if True; the text-only x = proj(LM(text))
+            (no user id, no field) if False.
+        model_name: a Hugging Face model name or folder; "" = the offline all-MiniLM-L6-v2.
+        max_length: tokens per sample sequence (longer ones are truncated, ending in [SEP]).
+        title_max_tokens: tokens kept per title.
+        n_history_titles: how many of the user's most recent items are written into the text.
+        finetune: "frozen", "last_n" or "lora".
+        n_trainable_layers: Transformer layers trained in "last_n" mode (the last ones).
+        lora_r, lora_alpha, lora_dropout: the LoRA adapters' rank, scale numerator and dropout.
+        lora_target_modules: the module names that get adapters (BERT: query and value).
+        d_projection: width of the shared representation ``act(W e + b)``.
+        experts: "none" (towers on the representation), "mmoe" or "ple".
+        n_experts: MMoE experts; n_levels, n_shared_experts, n_task_experts: PLE's;
+        expert_hidden: the experts' layer sizes.
+    """
+
+    id_features: bool = True
+    model_name: str = ""
+    max_length: int = 64
+    title_max_tokens: int = 16
+    n_history_titles: int = 5
+    finetune: str = "frozen"
+    n_trainable_layers: int = 1
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: tuple[str, ...] = ("query", "value")
+    d_projection: int = 64
+    experts: str = "none"
+    n_experts: int = 4
+    n_levels: int = 1
+    n_shared_experts: int = 2
+    n_task_experts: int = 1
+    expert_hidden: tuple[int, ...] = (64,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_bool("id_features", self.id_features)
+        if self.model_name != "":
+            check_str("model_name", self.model_name, what="a string ('' for the offline default)")
+        self.max_length = check_int("max_length", self.max_length, low=4)
+        for name in ("title_max_tokens", "n_trainable_layers", "lora_r", "lora_alpha",
+                     "d_projection", "n_experts", "n_levels", "n_shared_experts", "n_task_experts"):
+            setattr(self, name, check_int(name, getattr(self, name), low=1))
+        self.n_history_titles = check_int("n_history_titles", self.n_history_titles, low=0)
+        check_choice("finetune", self.finetune, FINETUNE_MODES)
+        check_choice("experts", self.experts, LM_EXPERTS)
+        self.lora_dropout = check_probability("lora_dropout", self.lora_dropout)
+        modules = self.lora_target_modules
+        if isinstance(modules, str) or not modules or not all(isinstance(m, str) and m for m in modules):
+            raise ValueError(f"lora_target_modules must be a non-empty sequence of module names, got {modules!r}")
+        self.lora_target_modules = tuple(modules)
+        self.expert_hidden = check_sizes("expert_hidden", self.expert_hidden)
+
 
 # --------------------------------------------------------------------------- loading
 def _resolve(model_name: str) -> tuple[str, bool]:

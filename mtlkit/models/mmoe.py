@@ -12,17 +12,32 @@ negative transfer of a shared bottom.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
-from mtlkit.models.base import MultiTaskModel
-from mtlkit.models.config import MMoEConfig
+from mtlkit.checks import check_int, check_sizes
+from mtlkit.models.base import ModelConfig, MultiTaskModel
 from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import ExpertGroup, Gate, mix_experts
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema
+
+
+@dataclass
+class MMoEConfig(ModelConfig):
+    """``n_experts`` expert MLPs (``expert_hidden``; output width = its last size), mixed by
+    one softmax gate per task."""
+
+    n_experts: int = 4
+    expert_hidden: tuple[int, ...] = (64,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.n_experts = check_int("n_experts", self.n_experts, low=1)
+        self.expert_hidden = check_sizes("expert_hidden", self.expert_hidden)
 
 
 class MMoE(MultiTaskModel):

@@ -16,18 +16,36 @@ task-specific knowledge more explicitly than MMoE.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from mtlkit.models.base import MultiTaskModel
-from mtlkit.models.config import PLEConfig
+from mtlkit.checks import check_int, check_sizes
+from mtlkit.models.base import ModelConfig, MultiTaskModel
 from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import ExpertGroup, Gate, mix_experts
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema
+
+
+@dataclass
+class PLEConfig(ModelConfig):
+    """``n_levels`` CGC levels, each with ``n_shared_experts`` shared experts and
+    ``n_task_experts`` experts per task (``expert_hidden`` as in MMoE)."""
+
+    n_levels: int = 2
+    n_shared_experts: int = 2
+    n_task_experts: int = 1
+    expert_hidden: tuple[int, ...] = (64,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("n_levels", "n_shared_experts", "n_task_experts"):
+            setattr(self, name, check_int(name, getattr(self, name), low=1))
+        self.expert_hidden = check_sizes("expert_hidden", self.expert_hidden)
 
 
 class CGCLevel(nn.Module):

@@ -10,17 +10,29 @@ pull the shared layers in different directions ("negative transfer").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
-from mtlkit.models.base import MultiTaskModel
-from mtlkit.models.config import SharedBottomConfig
+from mtlkit.checks import check_sizes
+from mtlkit.models.base import ModelConfig, MultiTaskModel
 from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import MLP
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema
+
+
+@dataclass
+class SharedBottomConfig(ModelConfig):
+    """Shared encoder → shared bottom MLP (``bottom_hidden``) → one tower per task."""
+
+    bottom_hidden: tuple[int, ...] = (64,)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.bottom_hidden = check_sizes("bottom_hidden", self.bottom_hidden)
 
 
 class SharedBottom(MultiTaskModel):

@@ -16,12 +16,20 @@ from typing import TYPE_CHECKING
 from torch import Tensor, nn
 
 from mtlkit.models.base import MultiTaskModel
-from mtlkit.models.config import SingleTaskConfig
 from mtlkit.models.experts import MLP
-from mtlkit.models.shared_bottom import SharedBottom
+from mtlkit.models.shared_bottom import SharedBottom, SharedBottomConfig
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema
+
+
+@dataclasses.dataclass
+class SingleTaskConfig(SharedBottomConfig):
+    """One independent network per task: encoder → bottom MLP (``bottom_hidden``) → tower.
+
+    The same layers as :class:`SharedBottomConfig`, only nothing is shared, so the two
+    compare like for like.
+    """
 
 
 class SingleTask(MultiTaskModel):

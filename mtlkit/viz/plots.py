@@ -42,6 +42,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from mtlkit.checks import check_int, check_number
+
 __all__ = [
     "OKABE_ITO",
     "MASKED_COLOR",
@@ -94,9 +96,7 @@ class NotebookFigure(Figure):
 
 def _index(value: Any, size: int, name: str) -> int:
     """Validate an index into ``size`` items (negative counts from the end, as in Python)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not -size <= value < size:
-        raise ValueError(f"{name} must be an int in [{-size}, {size}) (there are {size}), got {value!r}")
-    return int(value) % size
+    return check_int(name, value, low=-size, high=size - 1) % size
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -320,8 +320,7 @@ def plot_attention_heads(weights: Any, layer: int = 0, sample: int = 0, *,
     sample = _index(sample, n_samples, "sample")
     if ncols is None:
         ncols = min(n_heads, 4)
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = check_int("ncols", ncols, low=1)
     nrows = math.ceil(n_heads / ncols)
     maps = layers[layer][sample]  # (H, L, S)
     key_labels = _sample_labels(labels, sample, n_samples, maps.shape[-1])
@@ -465,12 +464,6 @@ def _smooth(values: Any, smoothing: float) -> Any:
     return values.ewm(alpha=1.0 - smoothing, adjust=True).mean()
 
 
-def _check_smoothing(smoothing: Any) -> float:
-    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
-        raise ValueError(f"smoothing must be a number in [0, 1), got {smoothing!r}")
-    return float(smoothing)
-
-
 def _x_column(frame: Any, x: str) -> tuple[Any, str]:
     if x in frame.columns:
         return frame[x], x
@@ -498,7 +491,7 @@ def _plot_task_curves(history: Any, prefix: str, ylabel: str, *, tasks: Any, smo
     if not available:
         raise ValueError(f"history must have '{prefix}/<task>' columns, got columns {list(frame.columns)}")
     chosen = _pick(tasks, available, "tasks")
-    smoothing = _check_smoothing(smoothing)
+    smoothing = check_number("smoothing", smoothing, low=0, high=1, high_open=True)
     xs, xlabel = _x_column(frame, x)
     fig, ax = _new_axes(ax, (6.4, 3.8))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -577,7 +570,7 @@ def plot_gradient_conflict(history: Any, *, pairs: Sequence[str | tuple[str, str
     requested = None if pairs is None else [p if isinstance(p, str) else "/".join(p) for p in
                                             ([pairs] if isinstance(pairs, str) else pairs)]
     chosen = _pick(requested, names, "pairs")
-    smoothing = _check_smoothing(smoothing)
+    smoothing = check_number("smoothing", smoothing, low=0, high=1, high_open=True)
     xs, xlabel = _x_column(frame, x)
     fig, ax = _new_axes(ax, (6.4, 3.8))
     ax.axhspan(-1.05, 0.0, color="#999999", alpha=0.15, linewidth=0, label="conflict (cos < 0)")

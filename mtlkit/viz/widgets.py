@@ -27,6 +27,7 @@ from typing import Any
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from mtlkit.checks import check_int, check_number
 from mtlkit.viz import plots
 
 __all__ = [
@@ -370,11 +371,9 @@ class LiveLossPlot:
 
     def __init__(self, every: int = 50, *, tasks: Sequence[str] | None = None, smoothing: float = 0.0,
                  log_scale: bool = False, display: bool = True) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
-        self.every = every
+        self.every = check_int("every", every, low=1)
         self.tasks = tasks
-        self.smoothing = plots._check_smoothing(smoothing)
+        self.smoothing = check_number("smoothing", smoothing, low=0, high=1, high_open=True)
         self.log_scale = bool(log_scale)
         self.display = display
         self.output = widgets.Output()

@@ -1,4 +1,4 @@
-"""Fixtures of the model tests: a small mixed-task schema and a batch for it."""
+"""Fixtures of the model tests: a small mixed-task schema, a batch for it, one torch thread."""
 
 from __future__ import annotations
 
@@ -18,9 +18,5 @@ def batch(schema: FakeSchema) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: one intra-op thread is fastest, above all on a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _tiny_models_on_one_thread(one_thread: None) -> None:
+    """Every model test runs on one torch thread (``one_thread`` of tests/conftest.py)."""

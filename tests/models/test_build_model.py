@@ -5,22 +5,31 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 from fake_batches import ALL_MODELS, SMALL, make_batch, make_schema
 
-from mtlkit.models import (
-    MODELS,
-    ESMMConfig,
-    LMConfig,
-    MMoEConfig,
-    ModelConfig,
-    PLEConfig,
-    SharedBottomConfig,
-    SingleTaskConfig,
-    build_model,
-    config_class,
-)
+import mtlkit.models
+from mtlkit.models import MODELS, build_model, config_class
+from mtlkit.models.base import ModelConfig
+from mtlkit.models.esmm import ESMMConfig
+from mtlkit.models.lm import LMConfig
+from mtlkit.models.mmoe import MMoEConfig
+from mtlkit.models.ple import PLEConfig
+from mtlkit.models.shared_bottom import SharedBottomConfig
+from mtlkit.models.single_task import SingleTaskConfig
+
+
+def test_each_config_lives_beside_its_model():
+    """A new architecture is one file (model and config) plus its MODELS line."""
+    for cls in MODELS.values():
+        assert cls.config_class.__module__ == cls.__module__, cls.__name__
+        assert issubclass(cls.config_class, ModelConfig)
+    # ...and users keep importing every config from the package
+    for config in (ModelConfig, *(cls.config_class for cls in MODELS.values())):
+        assert getattr(mtlkit.models, config.__name__) is config
+        assert config.__name__ in mtlkit.models.__all__
 
 
 def test_registry_names_and_config_classes():
@@ -54,6 +63,26 @@ def test_config_round_trips_through_json(name, schema, batch):
     with torch.no_grad():
         out_a, out_b = a(batch), b(batch)
     assert all(torch.equal(out_a[t], out_b[t]) for t in schema.task_names)
+
+
+def test_a_stored_config_json_still_loads():
+    """Run folders store configs as JSON: the field names are the contract."""
+    stored = {
+        "embedding_dim": 16, "d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64,
+        "transformer_activation": "gelu", "positional": "learned", "sequence_pooling": "target",
+        "use_text": True, "keep_attention_weights": True, "tower_hidden": [32], "dropout": 0.1,
+        "activation": "relu", "n_levels": 2, "n_shared_experts": 2, "n_task_experts": 1,
+        "expert_hidden": [64],
+    }  # fmt: skip
+    assert PLEConfig.from_dict(stored) == PLEConfig()
+    assert json.loads(json.dumps(dataclasses.asdict(PLEConfig()))) == stored
+
+
+def test_numpy_scalars_become_plain_json_values():
+    config = MMoEConfig(n_experts=np.int64(3), dropout=np.float32(0.5), expert_hidden=(np.int64(8), 4))
+    assert type(config.n_experts) is int and type(config.dropout) is float
+    assert config.expert_hidden == (8, 4) and type(config.expert_hidden[0]) is int
+    assert MMoEConfig.from_dict(json.loads(json.dumps(dataclasses.asdict(config)))) == config
 
 
 def test_overrides_apply_on_top_of_a_config(schema):

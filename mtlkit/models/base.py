@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.checks import check_bool, check_choice, check_int, check_probability, check_sizes
-from mtlkit.models.encoder import POSITIONALS, SEQUENCE_POOLINGS, TRANSFORMER_ACTIVATIONS
+from mtlkit.models.encoder import POSITIONALS, SEQUENCE_POOLINGS
 from mtlkit.models.experts import ACTIVATIONS, MLP
+from mtlkit.transformer import ACTIVATIONS as TRANSFORMER_ACTIVATIONS
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema

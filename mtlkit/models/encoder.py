@@ -25,7 +25,6 @@ from torch import Tensor, nn
 
 from mtlkit.models.experts import init_linear
 from mtlkit.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
-from mtlkit.transformer import ACTIVATIONS as TRANSFORMER_ACTIVATIONS
 from mtlkit.transformer import TransformerEncoder
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 
 EMBEDDING_STD = 0.05  # small normal init for every embedding table (row 0 is then zeroed)
 # The choices of ModelConfig.positional and .sequence_pooling (.transformer_activation: the
-# Transformer's own TRANSFORMER_ACTIVATIONS).
+# Transformer's own mtlkit.transformer.ACTIVATIONS).
 POSITIONALS = ("learned", "sinusoidal")
 SEQUENCE_POOLINGS = ("target", "mean", "target+mean")
 

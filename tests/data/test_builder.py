@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mtlkit.data import columns as C
-from mtlkit.data.samples import (
+from mtlkit.data.builder import (
     FeatureSchema,
     MultiTaskData,
     TaskSpec,

@@ -1,43 +1,15 @@
-"""Multi-task training samples: the schema, tensor containers and the builder.
+"""The builder: an interaction log (and user / item tables) -> :class:`MultiTaskData`.
 
-The contract shared by data, models and the trainer. A batch is a plain ``dict[str, Tensor]``:
-
-===========================  ======================  ==============================================
-key                          dtype, shape            meaning
-===========================  ======================  ==============================================
-``user``                     int64 (B,)              user index 1..n_users-1; 0 = unknown (OOV)
-``item``                     int64 (B,)              target item index; 0 = not seen in train (OOV)
-``sparse``                   int64 (B, n_sparse)     other categorical fields, 0 = OOV
-``dense``                    float32 (B, n_dense)    dense fields, z-scored with train statistics
-``history``                  int64 (B, seq_len)      the user's previous positive items strictly
-                                                     before the sample's timestamp, oldest first,
-                                                     LEFT-padded with 0 (last column = most recent)
-``history_padding_mask``     bool (B, seq_len)       True = padding (torch ``key_padding_mask``)
-``labels``                   float32 (B, n_tasks)    label per task, 0.0 where unobserved
-``label_mask``               bool (B, n_tasks)       True = label observed
-===========================  ======================  ==============================================
-
-Optional keys models ignore: ``is_cold_item`` bool (B,), ``timestamp`` int64 (B,),
-``item_content`` int64 (B,) (the target item's row in ``schema.item_text_embeddings`` /
-``schema.item_titles``, also for cold items), ``is_bot`` bool (B,), ``is_female`` bool (B,)
-(when the users table has a gender column) and the synthetic ground
-truth ``true_click_prob`` / ``true_cvr`` / ``true_purchase_prob`` float32 (B,) (NaN on sampled
-negatives, which were never shown).
-
-Item indices. All items the builder knows (the ``items`` table and the interactions) get a
-*catalog* index 1..n_items-1; the items seen in the training split come first
-(1..``info["n_warm_items"]``), the others after them. ``item`` and ``history`` hold the catalog
-index for warm items and 0 (OOV) for items never seen in training — an honest cold start, since
-their ID embeddings would be untrained. ``item_content`` always holds the catalog index, so a
-content model (title text embeddings) can still score cold items. ``schema.n_items`` counts the
-whole catalog, so ``item_text_embeddings`` has one row per catalog index.
+:func:`build_multitask_data` turns a log into samples that follow the batch contract of
+:mod:`mtlkit.data.batch` (features, behaviour sequence, labels), with the tasks of
+:mod:`mtlkit.data.tasks` and a split of :mod:`mtlkit.data.splits`. The helpers below do one
+step each: entity codes and the (user, time) order, negative sampling, feature tables fitted on
+the training split, and the histories.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,352 +17,20 @@ import torch
 from torch import Tensor
 
 from mtlkit.data import columns as C
+from mtlkit.data.batch import (
+    DENSE, GROUND_TRUTH, HISTORY, HISTORY_PADDING_MASK, IS_BOT, IS_COLD_ITEM, IS_FEMALE, ITEM, ITEM_CONTENT,
+    LABEL_MASK, LABELS, SPARSE, TIMESTAMP, USER,
+)  # fmt: skip
+from mtlkit.data.schema import FeatureSchema, TaskSpec
+from mtlkit.data.splits import SPLITS, split_rows
+from mtlkit.data.tasks import TASK_RECIPES, labels_from_recipes
+from mtlkit.data.tensors import MultiTaskData, TensorSamples, split_statistics
 
-__all__ = [
-    "TaskSpec",
-    "FeatureSchema",
-    "TensorSamples",
-    "MultiTaskData",
-    "TASK_RECIPES",
-    "SPLITS",
-    "build_multitask_data",
-]
+__all__ = ["build_multitask_data"]
 
-# Batch keys (the contract above)
-USER, ITEM, SPARSE, DENSE = "user", "item", "sparse", "dense"
-HISTORY, HISTORY_PADDING_MASK = "history", "history_padding_mask"
-LABELS, LABEL_MASK = "labels", "label_mask"
-IS_COLD_ITEM, TIMESTAMP, ITEM_CONTENT, IS_BOT = "is_cold_item", "timestamp", "item_content", "is_bot"
-IS_FEMALE = "is_female"  # bool (B,): the user's gender is "F" (when the users table has gender)
-GROUND_TRUTH = (C.TRUE_CLICK_PROB, C.TRUE_CVR, C.TRUE_PURCHASE_PROB)
-
-SPLITS = ("leave-last-out", "temporal", "random")
 # Columns never used as features by the automatic field detection: identifiers, text, ground
 # truth and the nuisance attribute of the synthetic funnel.
 _NOT_FEATURES = {C.USER_ID, C.ITEM_ID, C.TITLE, C.IS_COLD, C.IS_BOT}
-
-
-# --------------------------------------------------------------------------------------------
-# Schema
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One prediction task: its name (a column of ``labels``) and kind."""
-
-    name: str
-    kind: Literal["binary", "regression"]
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("binary", "regression"):
-            raise ValueError(f"kind must be 'binary' or 'regression', got {self.kind!r}")
-
-
-@dataclass
-class FeatureSchema:
-    """What a model needs to size its embeddings and heads (see the module docstring)."""
-
-    n_users: int  # vocabulary size incl. 0
-    n_items: int  # vocabulary size incl. 0 (the whole catalog; see "Item indices")
-    sparse_fields: tuple[str, ...]
-    sparse_cardinalities: tuple[int, ...]  # each incl. OOV 0
-    dense_fields: tuple[str, ...]
-    seq_len: int
-    tasks: tuple[TaskSpec, ...]
-    item_text_embeddings: Tensor | None = field(default=None, repr=False)  # (n_items, d_text) float32, row 0 = zeros
-    item_titles: tuple[str, ...] | None = field(default=None, repr=False)  # index -> title ("" at 0)
-
-    def __post_init__(self) -> None:
-        if len(self.sparse_fields) != len(self.sparse_cardinalities):
-            raise ValueError(
-                f"sparse_cardinalities must have one entry per sparse field, got "
-                f"{len(self.sparse_cardinalities)} for {len(self.sparse_fields)} fields"
-            )
-        if self.item_text_embeddings is not None and self.item_text_embeddings.shape[0] != self.n_items:
-            raise ValueError(
-                f"item_text_embeddings must have n_items={self.n_items} rows, "
-                f"got {tuple(self.item_text_embeddings.shape)}"
-            )
-
-    @property
-    def task_names(self) -> tuple[str, ...]:
-        return tuple(t.name for t in self.tasks)
-
-    @property
-    def task_kinds(self) -> dict[str, str]:
-        return {t.name: t.kind for t in self.tasks}
-
-    @property
-    def n_sparse(self) -> int:
-        return len(self.sparse_fields)
-
-    @property
-    def n_dense(self) -> int:
-        return len(self.dense_fields)
-
-    @property
-    def d_text(self) -> int | None:
-        return None if self.item_text_embeddings is None else int(self.item_text_embeddings.shape[1])
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able description (without the text-embedding tensor) for checkpoints/configs."""
-        return {
-            "n_users": int(self.n_users),
-            "n_items": int(self.n_items),
-            "sparse_fields": list(self.sparse_fields),
-            "sparse_cardinalities": [int(c) for c in self.sparse_cardinalities],
-            "dense_fields": list(self.dense_fields),
-            "seq_len": int(self.seq_len),
-            "tasks": [{"name": t.name, "kind": t.kind} for t in self.tasks],
-            "item_titles": None if self.item_titles is None else list(self.item_titles),
-            "d_text": self.d_text,
-        }
-
-    @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], item_text_embeddings: Tensor | None = None
-    ) -> FeatureSchema:
-        """Inverse of :meth:`to_dict`; pass the text-embedding table separately if any."""
-        titles = data.get("item_titles")
-        return cls(
-            n_users=int(data["n_users"]),
-            n_items=int(data["n_items"]),
-            sparse_fields=tuple(data["sparse_fields"]),
-            sparse_cardinalities=tuple(int(c) for c in data["sparse_cardinalities"]),
-            dense_fields=tuple(data["dense_fields"]),
-            seq_len=int(data["seq_len"]),
-            tasks=tuple(TaskSpec(t["name"], t["kind"]) for t in data["tasks"]),
-            item_text_embeddings=item_text_embeddings,
-            item_titles=None if titles is None else tuple(titles),
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# Tensor container
-# --------------------------------------------------------------------------------------------
-
-
-class TensorSamples:
-    """A dict of equal-length tensors (keys as in the batch) with a fast batch iterator.
-
-    ``batches`` slices all tensors with one index per batch (on whatever device they live), so
-    the training loop never calls a per-sample ``__getitem__``; ``as_torch_dataset`` offers the
-    classic ``Dataset`` view for comparison with a ``DataLoader``.
-    """
-
-    def __init__(self, tensors: Mapping[str, Tensor]):
-        if not tensors:
-            raise ValueError("tensors must hold at least one tensor, got an empty mapping")
-        lengths = {k: int(v.shape[0]) for k, v in tensors.items()}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"tensors must all have the same length, got {lengths}")
-        self._tensors = dict(tensors)
-        self._length = next(iter(lengths.values()))
-
-    @classmethod
-    def from_numpy(cls, arrays: Mapping[str, np.ndarray]) -> TensorSamples:
-        """Tensors from numpy arrays: integers -> int64, floats -> float32, bools stay bool."""
-        out = {}
-        for key, a in arrays.items():
-            a = np.asarray(a)
-            dtype = np.bool_ if a.dtype == np.bool_ else np.int64 if a.dtype.kind in "iu" else np.float32
-            out[key] = torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
-        return cls(out)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, key: str) -> Tensor:
-        return self._tensors[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._tensors
-
-    def keys(self):
-        return self._tensors.keys()
-
-    def items(self):
-        return self._tensors.items()
-
-    def to_dict(self) -> dict[str, Tensor]:
-        """The whole split as one batch dict."""
-        return dict(self._tensors)
-
-    @property
-    def device(self) -> torch.device:
-        return next(iter(self._tensors.values())).device
-
-    def to(self, device: str | torch.device) -> TensorSamples:
-        """A copy on ``device`` (e.g. move a whole split to the GPU once, then slice there)."""
-        return TensorSamples({k: v.to(device) for k, v in self._tensors.items()})
-
-    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> TensorSamples:
-        """Rows ``index`` (an integer index or a boolean mask) of every tensor."""
-        index = torch.as_tensor(index, device=self.device)
-        return TensorSamples({k: v[index] for k, v in self._tensors.items()})
-
-    def gather(self, index: Tensor) -> dict[str, Tensor]:
-        """One batch: rows ``index`` (a 1-D int64 tensor on this device) of every tensor.
-
-        ``index_select`` rather than ``tensor[index]``: advanced indexing takes a slower,
-        general path and cost about 4x more per step in the throughput benchmark.
-        """
-        return {k: v.index_select(0, index) for k, v in self._tensors.items()}
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        drop_last: bool = False,
-    ) -> Iterator[dict[str, Tensor]]:
-        """Yield batch dicts of ``batch_size`` rows; each row exactly once per pass.
-
-        Without shuffling, batches are contiguous slices (views, no copy). With shuffling, one
-        random permutation (drawn with ``generator``) is applied by index slicing on the
-        tensors' device.
-        """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        n = self._length
-        stop = n - n % batch_size if drop_last else n
-        if shuffle:
-            perm_device = generator.device if generator is not None else torch.device("cpu")
-            order = torch.randperm(n, generator=generator, device=perm_device).to(self.device)
-            for start in range(0, stop, batch_size):
-                index = order[start : start + batch_size]
-                yield self.gather(index)
-        else:
-            for start in range(0, stop, batch_size):
-                yield {k: v[start : start + batch_size] for k, v in self._tensors.items()}
-
-    def as_torch_dataset(self) -> torch.utils.data.Dataset:
-        """A per-sample ``Dataset`` view (default ``collate`` rebuilds the same batch dicts)."""
-        return _SampleDataset(self)
-
-    def __repr__(self) -> str:
-        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self._tensors.items())
-        return f"TensorSamples(n={self._length}, {shapes})"
-
-
-class _SampleDataset(torch.utils.data.Dataset):
-    def __init__(self, samples: TensorSamples):
-        self.samples = samples
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return {k: v[i] for k, v in self.samples.items()}
-
-
-@dataclass
-class MultiTaskData:
-    """A schema and three splits, plus the raw-id -> index maps and build statistics."""
-
-    schema: FeatureSchema
-    train: TensorSamples
-    valid: TensorSamples
-    test: TensorSamples
-    item_index: dict[Any, int] = field(default_factory=dict)  # raw item id -> catalog index
-    user_index: dict[Any, int] = field(default_factory=dict)  # raw user id -> index (train users)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def splits(self) -> dict[str, TensorSamples]:
-        return {"train": self.train, "valid": self.valid, "test": self.test}
-
-    def summary(self) -> str:
-        """A few lines: sizes, tasks and label rates per split."""
-        lines = [
-            f"MultiTaskData({self.info.get('name', 'custom')}): users={self.schema.n_users - 1}, "
-            f"items={self.schema.n_items - 1}, tasks={list(self.schema.task_names)}, "
-            f"split={self.info.get('split')}, seq_len={self.schema.seq_len}"
-        ]
-        for name, split in self.splits.items():
-            stats = self.info.get("splits", {}).get(name, {})
-            rates = ", ".join(f"{t}={r:.3f}" for t, r in stats.get("label_rate", {}).items())
-            lines.append(f"  {name}: {len(split)} rows; label rate/mean: {rates}")
-        return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# Task recipes: how each task's label and mask are derived from the interactions
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _RowColumns:
-    """Per-sample columns the recipes read (sampled negatives: NaN / not observed)."""
-
-    negative: np.ndarray  # bool: a sampled negative (never an interaction)
-    click: np.ndarray | None  # float 0/1 from the interactions' click column, NaN on negatives
-    purchase: np.ndarray | None  # float 1/0, NaN where unobserved
-    rating: np.ndarray | None  # float, NaN where unobserved
-    like_threshold: float
-
-
-def _click(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
-    # Impressions (a click column): the click as logged. Positive-only logs: 1 on every
-    # interaction, 0 on sampled negatives. Observed everywhere.
-    label = np.where(rows.negative, 0.0, 1.0 if rows.click is None else rows.click)
-    return label, np.ones(len(label), dtype=bool)
-
-
-def _like(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
-    mask = ~rows.negative & ~np.isnan(rows.rating)
-    return (np.nan_to_num(rows.rating) >= rows.like_threshold) & mask, mask
-
-
-def _click_like(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
-    # Entire space (ESMM's CTCVR, with "like" as the conversion): click AND rating >=
-    # like_threshold, observed on every row; 0 on sampled negatives, unclicked and unrated rows.
-    clicked = _click(rows)[0] == 1
-    liked = ~np.isnan(rows.rating) & (np.nan_to_num(rows.rating) >= rows.like_threshold)
-    return clicked & liked, np.ones(len(clicked), dtype=bool)
-
-
-def _rating(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
-    mask = ~rows.negative & ~np.isnan(rows.rating)
-    return np.where(mask, np.nan_to_num(rows.rating), 0.0), mask
-
-
-def _purchase(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
-    # Entire impression space (ESMM's CTCVR): purchase = click AND purchase, observed on every
-    # impression. Without a click column: the purchase column where it is not NaN.
-    bought = np.nan_to_num(rows.purchase) == 1
-    if rows.click is None:
-        mask = ~rows.negative & ~np.isnan(rows.purchase)
-        return bought & mask, mask
-    mask = ~rows.negative
-    return bought & (np.nan_to_num(rows.click) == 1) & mask, mask
-
-
-def _conversion(rows: _RowColumns) -> tuple[np.ndarray, np.ndarray]:
-    # P(purchase | click): labelled on clicked impressions only (the biased CVR space).
-    clicked = np.ones(len(rows.negative), bool) if rows.click is None else np.nan_to_num(rows.click) == 1
-    mask = ~rows.negative & clicked & ~np.isnan(rows.purchase)
-    return (np.nan_to_num(rows.purchase) == 1) & mask, mask
-
-
-# name -> (kind, columns it needs, recipe)
-_Recipe = Callable[[_RowColumns], tuple[np.ndarray, np.ndarray]]  # rows -> (label, mask)
-TASK_RECIPES: dict[str, tuple[str, tuple[str, ...], _Recipe]] = {
-    C.CLICK: ("binary", (), _click),
-    C.WATCH: ("binary", (), _click),
-    C.LIKE: ("binary", (C.RATING,), _like),
-    C.CLICK_LIKE: ("binary", (C.RATING,), _click_like),
-    C.RATING_TASK: ("regression", (C.RATING,), _rating),
-    C.PURCHASE: ("binary", (C.PURCHASE,), _purchase),
-    C.CONVERSION: ("binary", (C.PURCHASE,), _conversion),
-}
-
-
-# --------------------------------------------------------------------------------------------
-# Builder
-# --------------------------------------------------------------------------------------------
 
 
 def _is_list_column(series: pd.Series) -> bool:
@@ -480,37 +120,6 @@ def _zscore(values: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndar
     std = np.sqrt(var)
     std = np.where(std > 0, std, 1.0)
     return np.where(observed, (x - mean) / std, 0.0).astype(np.float32), mean, std
-
-
-def _split_rows(
-    split: str, user: np.ndarray, time: np.ndarray, positive: np.ndarray, row_order: np.ndarray,
-    fractions: Sequence[float], n_users: int, rng: np.random.Generator,
-) -> np.ndarray:
-    """Split code per interaction: 0 train, 1 valid, 2 test.
-
-    ``row_order`` sorts the interactions by (user, time, row): leave-last-out breaks timestamp
-    ties by row order, so exactly one positive per user goes to test and one to valid.
-    """
-    if split == "random":
-        r = rng.random(len(user))
-        return (r >= fractions[0]).astype(np.int8) + (r >= fractions[0] + fractions[1])
-    if split == "temporal":
-        cut_valid, cut_test = np.quantile(time, [fractions[0], fractions[0] + fractions[1]], method="lower")
-        return (time >= cut_valid).astype(np.int8) + (time >= cut_test)
-    # leave-last-out: rows from the user's last positive on -> test, from the second-last
-    # positive on -> valid; users with fewer than 3 positives stay in train.
-    at = np.flatnonzero(positive[row_order])  # positions (in row_order) of the positives
-    if len(at) == 0:
-        return np.zeros(len(user), np.int8)
-    counts = np.bincount(user[row_order[at]], minlength=n_users)
-    last = np.cumsum(counts) - 1
-    eligible = counts >= 3
-    never = len(user)
-    at_last = np.where(eligible, at[np.maximum(last, 0)], never)
-    at_prev = np.where(eligible, at[np.maximum(last - 1, 0)], never)
-    position = np.empty(len(user), np.int64)
-    position[row_order] = np.arange(len(user))
-    return (position >= at_prev[user]).astype(np.int8) + (position >= at_last[user])
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -625,27 +234,13 @@ def build_multitask_data(
     inherit the positive's user, timestamp and split, and carry only the click/watch label (0):
     every other task is masked on them.
 
-    Tasks (``TASK_RECIPES``; label, and mask = where the label is observed):
+    Tasks. Each name in ``tasks`` is a recipe of :data:`~mtlkit.data.tasks.TASK_RECIPES`
+    (``click`` / ``watch``, ``like``, ``click_like``, ``rating``, ``purchase``, ``conversion``);
+    :mod:`mtlkit.data.tasks` says which rows each labels and observes.
 
-    * ``click`` / ``watch`` (binary): the logged click, or 1 on interactions and 0 on sampled
-      negatives; observed on every row.
-    * ``like`` (binary): rating >= ``like_threshold``, observed on real rated rows (a
-      conditional, CVR-like label: like given watched).
-    * ``click_like`` (binary): click AND rating >= ``like_threshold`` over *every* row, 0 on
-      sampled negatives and on unclicked or unrated rows — the entire-space twin of ``like``,
-      as ``purchase`` is of ``conversion``; with ``click`` it gives ESMM its CTR and CTCVR
-      tasks on a rating log (pCVR = p(like | watched)).
-    * ``rating`` (regression): the rating, observed where it exists (funnel: after a purchase).
-    * ``purchase`` (binary): with a click column, click AND purchase over *all impressions*
-      (ESMM's CTCVR space, mask True on every impression); otherwise the purchase column.
-    * ``conversion`` (binary): purchase given click, observed on clicked impressions only.
-
-    Splits (on interactions; negatives follow their positive): ``leave-last-out`` — per user in
-    time order (ties broken by row order), the last positive and any rows after it go to test,
-    the second-last positive and the rows up to the last one to valid, the rest to train (users
-    with < 3 positives stay in train); ``temporal`` — a global cut at the ``split_fractions``
-    quantiles of the timestamps; ``random`` — rows drawn at random (a baseline only: its
-    training histories may contain events from test rows).
+    Splits (:data:`~mtlkit.data.splits.SPLITS`, on interactions; negatives follow their
+    positive): ``leave-last-out``, ``temporal`` (cut at the ``split_fractions`` quantiles of
+    the timestamps) or ``random``, as :mod:`mtlkit.data.splits` describes.
 
     Features. ``user`` / ``item`` and every categorical field use vocabularies fitted on the
     training split only (0 = OOV); dense fields are z-scored with training-split statistics
@@ -662,8 +257,9 @@ def build_multitask_data(
     all-padding history. Items unseen in training appear as 0 with mask False.
 
     Returns:
-        a :class:`MultiTaskData`; ``info`` holds split sizes, label rates, cold-item counts,
-        mean history length and the dense statistics.
+        a :class:`MultiTaskData`; ``info`` holds the statistics of each split
+        (:func:`~mtlkit.data.tensors.split_statistics`: sizes, label rates, cold-item counts,
+        history lengths), the catalog counts and the dense statistics.
     """
     text_embeddings = _check_arguments(
         interactions, users, items, tasks, split, seq_len, n_negatives, n_eval_negatives, split_fractions,
@@ -690,7 +286,7 @@ def build_multitask_data(
         positive = interactions[C.CLICK].to_numpy(dtype=float, na_value=np.nan) == 1
 
     # ---- split and train-only vocabularies ---------------------------------------------------
-    split_code = _split_rows(split, user, time, positive, row_order, fractions, len(user_ids), rng)
+    split_code = split_rows(split, user, time, positive, row_order, fractions, len(user_ids), rng)
     train_rows = split_code == 0
     user_in_train = np.zeros(len(user_ids), bool)
     user_in_train[user[train_rows]] = True
@@ -747,13 +343,13 @@ def build_multitask_data(
     )
 
     # ---- labels ----------------------------------------------------------------------------------
-    labels, label_mask, per_row = _labels(interactions, tasks, source, negative, float(like_threshold))
+    labels, label_mask, per_row = labels_from_recipes(interactions, tasks, source, negative, float(like_threshold))
 
     arrays = {
         USER: user_index_of[s_user],
         ITEM: id_of_catalog[s_catalog],  # ID space: items unseen in train -> 0 (OOV)
-        SPARSE: features["sparse"],
-        DENSE: features["dense"],
+        SPARSE: features[SPARSE],
+        DENSE: features[DENSE],
         HISTORY: history,
         HISTORY_PADDING_MASK: padding,
         LABELS: labels,
@@ -779,7 +375,7 @@ def build_multitask_data(
     for code, name in enumerate(("train", "valid", "test")):
         rows = slice(bounds[code], bounds[code + 1])
         splits[name] = TensorSamples.from_numpy({k: v[rows] for k, v in arrays.items()})
-        info_splits[name] = _statistics(arrays, rows, negative, tasks)
+        info_splits[name] = split_statistics(splits[name], tasks, negative[rows])
 
     # ---- schema: the catalog (warm items first) with titles and text embeddings ---------------
     catalog_raw = item_ids[catalog_order]  # catalog index k -> raw id catalog_raw[k - 1]
@@ -941,8 +537,8 @@ def _features(
         stats += list(zip(mean, std))
     dense_fields = tuple(u_names + i_names + list(context_dense))
     return {
-        "sparse": _hstack(sparse_blocks, np.int64, len(source)),
-        "dense": _hstack(dense_blocks, np.float32, len(source)),
+        SPARSE: _hstack(sparse_blocks, np.int64, len(source)),
+        DENSE: _hstack(dense_blocks, np.float32, len(source)),
         "sparse_fields": tuple(user_sparse + item_sparse + list(context_sparse)),
         "sparse_cardinalities": tuple(cardinalities),
         "dense_fields": dense_fields,
@@ -956,48 +552,3 @@ def _hstack(blocks: list[np.ndarray], dtype, n: int) -> np.ndarray:
     if len(blocks) == 1 and blocks[0].dtype == dtype:
         return blocks[0]
     return np.concatenate(blocks, axis=1).astype(dtype, copy=False) if blocks else np.zeros((n, 0), dtype)
-
-
-def _labels(interactions, tasks, source, negative, like_threshold):
-    """Labels and masks (B, n_tasks) from :data:`TASK_RECIPES`, plus the per-row float columns
-    they were read from (NaN on sampled negatives)."""
-    per_row = {}
-    for name in (C.CLICK, C.PURCHASE, C.RATING, *GROUND_TRUTH):
-        if name in interactions.columns:
-            values = interactions[name].to_numpy(dtype=float, na_value=np.nan)[source]
-            values[negative] = np.nan
-            per_row[name] = values
-    rows = _RowColumns(
-        negative=negative, click=per_row.get(C.CLICK), purchase=per_row.get(C.PURCHASE),
-        rating=per_row.get(C.RATING), like_threshold=like_threshold,
-    )  # fmt: skip
-    labels = np.zeros((len(source), len(tasks)), np.float32)
-    label_mask = np.zeros((len(source), len(tasks)), bool)
-    for j, name in enumerate(tasks):
-        labels[:, j], label_mask[:, j] = TASK_RECIPES[name][2](rows)
-    return labels, label_mask, per_row
-
-
-def _statistics(
-    arrays: dict[str, np.ndarray], idx: slice, negative: np.ndarray, tasks: Sequence[str]
-) -> dict[str, Any]:
-    """Sizes, cold-item and OOV counts, history lengths and label rates of one split."""
-    observed = arrays[LABEL_MASK][idx]
-    labels = arrays[LABELS][idx]
-    real = ~arrays[HISTORY_PADDING_MASK][idx]  # (n, seq_len)
-    return {
-        "rows": int(len(labels)),
-        "interactions": int((~negative[idx]).sum()),
-        "sampled_negatives": int(negative[idx].sum()),
-        "cold_item_rows": int(arrays[IS_COLD_ITEM][idx].sum()),
-        "oov_user_rows": int((arrays[USER][idx] == 0).sum()),
-        "mean_history_length": float(real.sum(1).mean()) if len(labels) else 0.0,
-        "empty_history_share": float((~real).all(1).mean()) if len(labels) else 0.0,
-        "label_rate": {  # positive rate (binary) or mean (regression) over observed labels
-            t: float(labels[observed[:, j], j].mean()) if observed[:, j].any() else float("nan")
-            for j, t in enumerate(tasks)
-        },
-        "observed_share": {
-            t: float(observed[:, j].mean()) if len(labels) else 0.0 for j, t in enumerate(tasks)
-        },
-    }

@@ -31,6 +31,7 @@ _EXPORTS = {
     "MultiTaskData": "mtlkit.data.tensors",
     "build_multitask_data": "mtlkit.data.builder",
     "load_dataset": "mtlkit.data.datasets",
+    "dataset_parameters": "mtlkit.data.datasets",
     "DATASETS": "mtlkit.data.datasets",
     "embed_texts": "mtlkit.data.text",
 }

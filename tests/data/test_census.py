@@ -218,6 +218,7 @@ def test_load_dataset_rejects_bad_tasks(fake_root: Path) -> None:
         load_dataset("census-income", root=fake_root, download=False, seq_len=5)
     data = load_dataset("census-income", root=fake_root, download=False, tasks=("education", "marital"))
     assert data.schema.task_names == ("education", "marital") and data.info["name"] == "census-income"
+    assert "size" not in data.info  # census-income has no size (nor seed)
 
 
 @pytest.mark.realdata

@@ -39,7 +39,7 @@ Tabular data sets (census-income, synthetic-mmoe) have no users, items or histor
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Final, TypedDict
 
 from torch import Tensor
 
@@ -50,13 +50,22 @@ __all__ = [
     "IS_COLD_ITEM", "TIMESTAMP", "ITEM_CONTENT", "IS_BOT", "IS_FEMALE", "GROUND_TRUTH", "Batch",
 ]  # fmt: skip
 
-# Every batch (the model inputs, then the training targets)
-USER, ITEM, SPARSE, DENSE = "user", "item", "sparse", "dense"
-HISTORY, HISTORY_PADDING_MASK = "history", "history_padding_mask"
-LABELS, LABEL_MASK = "labels", "label_mask"
+# Final: type checkers read each constant as its literal key, so Batch's keys are checked.
+# Every batch: the model inputs, then the training targets
+USER: Final = "user"
+ITEM: Final = "item"
+SPARSE: Final = "sparse"
+DENSE: Final = "dense"
+HISTORY: Final = "history"
+HISTORY_PADDING_MASK: Final = "history_padding_mask"
+LABELS: Final = "labels"
+LABEL_MASK: Final = "label_mask"
 # Optional: evaluation, audits and adversaries read them; models ignore them
-IS_COLD_ITEM, TIMESTAMP, ITEM_CONTENT, IS_BOT = "is_cold_item", "timestamp", "item_content", "is_bot"
-IS_FEMALE = "is_female"  # bool (B,): the user's gender is "F" (when the users table has gender)
+IS_COLD_ITEM: Final = "is_cold_item"
+TIMESTAMP: Final = "timestamp"
+ITEM_CONTENT: Final = "item_content"
+IS_BOT: Final = "is_bot"
+IS_FEMALE: Final = "is_female"  # the user's gender is "F" (when the users table has gender)
 GROUND_TRUTH = (C.TRUE_CLICK_PROB, C.TRUE_CVR, C.TRUE_PURCHASE_PROB)  # synthetic funnel only
 
 

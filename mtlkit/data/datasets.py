@@ -94,8 +94,8 @@ def load_dataset(name: str, *, drop_features: Sequence[str] = (), **kwargs: Any)
     parameters = inspect.signature(DATASETS[name]).parameters
     unknown = sorted(set(kwargs) - set(parameters))
     if unknown:
-        # a TypeError, as Python raises for an unexpected keyword, that is also a ValueError:
-        # before the registry, seq_len / split / with_text were refused as bad values
+        # a TypeError (as for any unexpected keyword) that is also a ValueError, so callers
+        # that catch bad values (the command line) catch it too
         raise ArgumentTypeError(f"{name} got unexpected argument(s) {unknown}; it takes {sorted(parameters)}")
     if "size" in parameters:
         kwargs["size"] = check_choice("size", kwargs.get("size", parameters["size"].default), SIZES)

@@ -220,7 +220,7 @@ def split_statistics(
     """Sizes, cold-item and OOV counts, history lengths and label rates of one split.
 
     The same keys for every data set (``MultiTaskData.info["splits"][split]``): ``rows``;
-    ``interactions`` and ``sampled_negatives`` (rows that are / are not sampled negatives);
+    ``interactions`` and ``sampled_negatives`` (rows that are not / are sampled negatives);
     ``cold_item_rows`` (``is_cold_item``; 0 without that key); ``oov_user_rows`` (``user`` 0:
     every row of a tabular data set); ``mean_history_length`` and ``empty_history_share``;
     ``label_rate`` {task: the positive rate (binary) or the mean (regression) of the observed

@@ -39,8 +39,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mtlkit.data.batch import (
+    DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, ITEM_CONTENT, LABEL_MASK, LABELS, SPARSE, TIMESTAMP, USER, Batch,
+)  # fmt: skip
+
 if TYPE_CHECKING:
-    from mtlkit.data.samples import MultiTaskData
+    from mtlkit.data.tensors import MultiTaskData
 
 __all__ = [
     "UserContext",
@@ -130,45 +134,45 @@ def build_user_context(
     schema = data.schema
     parts = {name: getattr(data, name) for name in SPLITS}
     rows: dict[str, list[np.ndarray]] = {}
-    wanted = ("user", "item", "sparse", "dense", "history", "history_padding_mask", "labels", "label_mask")
-    has_content = all("item_content" in split for split in parts.values() if len(split))
+    wanted = (USER, ITEM, SPARSE, DENSE, HISTORY, HISTORY_PADDING_MASK, LABELS, LABEL_MASK)
+    has_content = all(ITEM_CONTENT in split for split in parts.values() if len(split))
     for code, name in enumerate(SPLITS):
         split = parts[name]
         if not len(split):
             continue
         n = len(split)
         columns = {key: split[key].cpu().numpy() for key in wanted}
-        columns["content"] = split["item_content"].cpu().numpy() if has_content else columns["item"]
-        columns["time"] = split["timestamp"].cpu().numpy() if "timestamp" in split else np.zeros(n, np.int64)
+        columns["content"] = split[ITEM_CONTENT].cpu().numpy() if has_content else columns[ITEM]
+        columns["time"] = split[TIMESTAMP].cpu().numpy() if TIMESTAMP in split else np.zeros(n, np.int64)
         columns["split"] = np.full(n, code)
         for key, value in columns.items():
             rows.setdefault(key, []).append(value)
     if not rows:
         raise ValueError("data must hold at least one sample in train, valid or test, got none")
     table = {key: np.concatenate(values) for key, values in rows.items()}
-    n_rows = len(table["user"])
+    n_rows = len(table[USER])
     position = np.arange(n_rows)
     n_users, n_items = int(schema.n_users), int(schema.n_items)
 
     # Item fields: the columns determined by the catalog index.
-    is_item_sparse, item_sparse, _ = _item_determined(table["content"], table["sparse"], n_items)
-    is_item_dense, item_dense, _ = _item_determined(table["content"], table["dense"], n_items)
+    is_item_sparse, item_sparse, _ = _item_determined(table["content"], table[SPARSE], n_items)
+    is_item_dense, item_dense, _ = _item_determined(table["content"], table[DENSE], n_items)
 
     # The context sample of each user.
     # Rows sorted by (user, time, split, position); "end" takes each user's last row, a split
     # its first row within that split.
-    keep = table["user"] > 0
+    keep = table[USER] > 0
     if at != "end":
         keep &= table["split"] == SPLITS.index(at)
-    order = np.lexsort((position, table["split"], table["time"], table["user"]))
+    order = np.lexsort((position, table["split"], table["time"], table[USER]))
     order = order[keep[order]]
-    users_sorted = table["user"][order]
+    users_sorted = table[USER][order]
     if at == "end":
         boundary = np.r_[users_sorted[1:] != users_sorted[:-1], True]  # last row per user
     else:
         boundary = np.r_[True, users_sorted[1:] != users_sorted[:-1]]  # first row per user
     chosen = order[boundary[: len(order)]]
-    context_user = table["user"][chosen]
+    context_user = table[USER][chosen]
     has_context = np.zeros(n_users, dtype=bool)
     has_context[context_user] = True
 
@@ -177,16 +181,16 @@ def build_user_context(
         out[context_user] = values[chosen]
         return out
 
-    history = per_user(table["history"])
-    padding = per_user(table["history_padding_mask"], fill=True)
+    history = per_user(table[HISTORY])
+    padding = per_user(table[HISTORY_PADDING_MASK], fill=True)
 
     # Seen items: interactions before the held-out period (all of them for "end").
-    positive = table["label_mask"][:, relevance_column] & (table["labels"][:, relevance_column] == 1)
+    positive = table[LABEL_MASK][:, relevance_column] & (table[LABELS][:, relevance_column] == 1)
     if at != "end":
         positive &= table["split"] < SPLITS.index(at)
-    positive &= table["user"] > 0
+    positive &= table[USER] > 0
     seen = np.zeros((n_users, n_items), dtype=bool)
-    seen[table["user"][positive], table["content"][positive]] = True
+    seen[table[USER][positive], table["content"][positive]] = True
     history_users = np.repeat(np.arange(n_users), history.shape[1]) if history.size else np.zeros(0, np.int64)
     flat_history = history.reshape(-1)
     seen[history_users[~padding.reshape(-1)], flat_history[~padding.reshape(-1)]] = True
@@ -195,8 +199,8 @@ def build_user_context(
     return UserContext(
         at=at,
         has_context=torch.from_numpy(has_context),
-        user_sparse=torch.from_numpy(per_user(table["sparse"])),
-        user_dense=torch.from_numpy(per_user(table["dense"])),
+        user_sparse=torch.from_numpy(per_user(table[SPARSE])),
+        user_dense=torch.from_numpy(per_user(table[DENSE])),
         history=torch.from_numpy(history),
         history_padding_mask=torch.from_numpy(padding),
         item_columns_sparse=torch.from_numpy(is_item_sparse),
@@ -209,7 +213,7 @@ def build_user_context(
     )
 
 
-def candidate_batch(context: UserContext, users: Tensor, items: Tensor) -> dict[str, Tensor]:
+def candidate_batch(context: UserContext, users: Tensor, items: Tensor) -> Batch:
     """The batch of all (user, item) pairs, user-major: row ``u * len(items) + i``.
 
     Args:
@@ -228,16 +232,16 @@ def candidate_batch(context: UserContext, users: Tensor, items: Tensor) -> dict[
     dense = context.user_dense[user_rows]  # (U*I, n_dense)
     dense = torch.where(context.item_columns_dense, context.item_dense[item_rows], dense)
     warm = item_rows <= context.n_warm_items
-    batch = {
-        "user": user_rows,
-        "item": torch.where(warm, item_rows, torch.zeros_like(item_rows)),
-        "sparse": sparse,
-        "dense": dense,
-        "history": context.history[user_rows],
-        "history_padding_mask": context.history_padding_mask[user_rows],
+    batch: Batch = {
+        USER: user_rows,
+        ITEM: torch.where(warm, item_rows, torch.zeros_like(item_rows)),
+        SPARSE: sparse,
+        DENSE: dense,
+        HISTORY: context.history[user_rows],
+        HISTORY_PADDING_MASK: context.history_padding_mask[user_rows],
     }
     if context.has_item_content:
-        batch["item_content"] = item_rows
+        batch[ITEM_CONTENT] = item_rows
     return batch
 
 
@@ -434,10 +438,10 @@ def evaluate_ranking(
     column = _task_column(data, relevance_task)
     context = build_user_context(data, at=split, relevance_task=relevance_task)
     held_out = getattr(data, split)
-    content = held_out["item_content"] if context.has_item_content else held_out["item"]
-    positive = held_out["label_mask"][:, column] & (held_out["labels"][:, column] == 1) & (held_out["user"] > 0)
+    content = held_out[ITEM_CONTENT] if context.has_item_content else held_out[ITEM]
+    positive = held_out[LABEL_MASK][:, column] & (held_out[LABELS][:, column] == 1) & (held_out[USER] > 0)
     relevant = torch.zeros(context.seen.shape, dtype=torch.bool)
-    relevant[held_out["user"][positive].cpu(), content[positive].cpu()] = True
+    relevant[held_out[USER][positive].cpu(), content[positive].cpu()] = True
     relevant[:, 0] = False
     users = torch.nonzero(relevant.any(dim=1) & context.has_context).reshape(-1)
     if len(users) == 0:

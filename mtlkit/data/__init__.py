@@ -1,9 +1,14 @@
 """Data for mtlkit: real MovieLens, synthetic worlds with known truth, and multi-task samples.
 
-Modules, one per concern: :mod:`~mtlkit.data.movielens` and :mod:`~mtlkit.data.census` (download, verify, parse),
-:mod:`~mtlkit.data.synthetic` (generators), :mod:`~mtlkit.data.samples` (schema, tensors,
-builder), :mod:`~mtlkit.data.datasets` (:func:`load_dataset`), :mod:`~mtlkit.data.text`
-(pretrained language-model title embeddings) and :mod:`~mtlkit.data.columns` (column names).
+Modules, one per concern: :mod:`~mtlkit.data.movielens` and :mod:`~mtlkit.data.census` (download,
+verify, parse), :mod:`~mtlkit.data.synthetic` (generators), :mod:`~mtlkit.data.batch` (the batch
+keys every model reads), :mod:`~mtlkit.data.schema` (tasks and fields),
+:mod:`~mtlkit.data.tensors` (split tensors, batches), :mod:`~mtlkit.data.tasks` (label recipes),
+:mod:`~mtlkit.data.splits` (train / valid / test), :mod:`~mtlkit.data.builder` (a log ->
+samples), :mod:`~mtlkit.data.datasets` (:func:`load_dataset`, a registry of named data sets),
+:mod:`~mtlkit.data.text` (pretrained language-model title embeddings) and
+:mod:`~mtlkit.data.columns` (column names). :mod:`~mtlkit.data.samples` re-exports the names it
+held before the split.
 
 The public names below are imported lazily (PEP 562), so ``import mtlkit.data`` stays light:
 torch is imported on first use of the sample classes, transformers only by ``embed_texts``.
@@ -19,12 +24,14 @@ _EXPORTS = {
     "load_census_income": "mtlkit.data.census",
     "make_correlated_tasks": "mtlkit.data.synthetic",
     "make_recsys_funnel": "mtlkit.data.synthetic",
-    "TaskSpec": "mtlkit.data.samples",
-    "FeatureSchema": "mtlkit.data.samples",
-    "TensorSamples": "mtlkit.data.samples",
-    "MultiTaskData": "mtlkit.data.samples",
-    "build_multitask_data": "mtlkit.data.samples",
+    "Batch": "mtlkit.data.batch",
+    "TaskSpec": "mtlkit.data.schema",
+    "FeatureSchema": "mtlkit.data.schema",
+    "TensorSamples": "mtlkit.data.tensors",
+    "MultiTaskData": "mtlkit.data.tensors",
+    "build_multitask_data": "mtlkit.data.builder",
     "load_dataset": "mtlkit.data.datasets",
+    "dataset_parameters": "mtlkit.data.datasets",
     "DATASETS": "mtlkit.data.datasets",
     "embed_texts": "mtlkit.data.text",
 }

@@ -20,7 +20,7 @@ split the 99,762 test rows 1:1 at random into a validation half (model selection
 half (reported), with a fixed seed.
 
 :func:`load_census_income` returns the raw tables (pandas); :func:`build_census_multitask`
-turns them into :class:`~mtlkit.data.samples.MultiTaskData` (also reachable as
+turns them into :class:`~mtlkit.data.tensors.MultiTaskData` (also reachable as
 ``load_dataset("census-income", tasks=...)``). Feature encoding there:
 
 * every categorical column (33, less the task columns; income is never a feature) is a sparse field indexed
@@ -249,26 +249,14 @@ def build_census_multitask(
             quantile buckets (see :func:`bucketize`; cut points from the training rows).
 
     Returns:
-        :class:`~mtlkit.data.samples.MultiTaskData` with binary tasks ``tasks``, no users,
+        :class:`~mtlkit.data.tensors.MultiTaskData` with binary tasks ``tasks``, no users,
         items or sequence (``seq_len`` 0), sparse and dense fields as in the module
-        docstring; ``info`` holds the row counts and positive rates per split.
+        docstring; ``info["splits"]`` holds the statistics of each split
+        (:func:`~mtlkit.data.tensors.split_statistics`: rows, ``label_rate`` = the positive
+        rate of each task, ...).
     """
-    import torch
-
-    from mtlkit.data.samples import (
-        DENSE,
-        HISTORY,
-        HISTORY_PADDING_MASK,
-        ITEM,
-        LABEL_MASK,
-        LABELS,
-        SPARSE,
-        USER,
-        FeatureSchema,
-        MultiTaskData,
-        TaskSpec,
-        TensorSamples,
-    )  # fmt: skip
+    from mtlkit.data.schema import FeatureSchema, TaskSpec
+    from mtlkit.data.tensors import MultiTaskData, TensorSamples, split_statistics
 
     if isinstance(tasks, str) or not isinstance(tasks, Sequence):
         raise TypeError(f"tasks must be a sequence of task names, got {tasks!r}")
@@ -302,22 +290,8 @@ def build_census_multitask(
             sparse[:, j] = bucketize(table[column].to_numpy(), column_cuts)
         dense = ((_dense(table, numeric) - mean) / std).astype(np.float32)
         labels = np.stack([task_labels(table, t) for t in tasks], axis=1)
-        splits[part] = TensorSamples(
-            {
-                USER: torch.zeros(m, dtype=torch.int64),
-                ITEM: torch.zeros(m, dtype=torch.int64),
-                SPARSE: torch.from_numpy(sparse),
-                DENSE: torch.from_numpy(dense),
-                HISTORY: torch.zeros(m, 0, dtype=torch.int64),
-                HISTORY_PADDING_MASK: torch.zeros(m, 0, dtype=torch.bool),
-                LABELS: torch.from_numpy(labels),
-                LABEL_MASK: torch.ones(m, len(tasks), dtype=torch.bool),
-            }
-        )
-        info["splits"][part] = {
-            "rows": m,
-            **{f"positive_rate/{t}": float(labels[:, i].mean()) for i, t in enumerate(tasks)},
-        }
+        splits[part] = TensorSamples.tabular(sparse, dense, labels)
+        info["splits"][part] = split_statistics(splits[part], tasks)
     schema = FeatureSchema(
         n_users=1, n_items=1, sparse_fields=(*categorical, *(f"{c}_bucket" for c in cuts)),
         sparse_cardinalities=(*(len(vocabularies[c]) + 1 for c in categorical),

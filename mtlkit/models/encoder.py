@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.models.experts import init_linear
+from mtlkit.data.batch import DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, ITEM_CONTENT, SPARSE, USER
 from mtlkit.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from mtlkit.transformer import TransformerEncoder
 
@@ -156,20 +157,20 @@ class FeatureEncoder(nn.Module):
         """Return the feature vectors ``(B, out_dim)`` of a batch."""
         text_table = None
         if self.text_projection is not None:
-            n_lookups = batch["item"].numel() + (batch["history"].numel() if self.seq_len else 0)
+            n_lookups = batch[ITEM].numel() + (batch[HISTORY].numel() if self.seq_len else 0)
             # (P t)[rows] = P (t[rows]): project the whole table once when that is fewer rows
             # than the batch looks up (small catalogs, long histories), else only the rows.
             if self.item_text.size(0) < n_lookups:
                 text_table = self.text_projection(self.item_text)  # (n_text_rows, d_model)
-        target = self.item_vectors(batch["item"], batch.get("item_content"), text_table)  # (B, D)
-        parts = [self.user_embedding(batch["user"]), target]
+        target = self.item_vectors(batch[ITEM], batch.get(ITEM_CONTENT), text_table)  # (B, D)
+        parts = [self.user_embedding(batch[USER]), target]
         if self.sparse_embedding is not None:
-            sparse = batch["sparse"]  # (B, n_sparse)
+            sparse = batch[SPARSE]  # (B, n_sparse)
             rows = torch.where(sparse == 0, sparse, sparse + self.sparse_offsets)
             fields = self.sparse_embedding(rows)  # (B, n_sparse, d_emb)
             parts.append(fields.flatten(1))  # (B, n_sparse * d_emb)
         if self.dense_projection is not None:
-            parts.append(self.dense_projection(batch["dense"]))  # (B, d_emb)
+            parts.append(self.dense_projection(batch[DENSE]))  # (B, d_emb)
         if self.seq_len > 0:
             parts.append(self._encode_sequence(batch, target, text_table))
         return torch.cat(parts, dim=-1)
@@ -178,8 +179,8 @@ class FeatureEncoder(nn.Module):
         self, batch: dict[str, Tensor], target: Tensor, text_table: Tensor | None
     ) -> Tensor:
         """BST: history ⊕ target → positions → Transformer → pooled ``(B, k · d_model)``."""
-        history = batch["history"]  # (B, S), left-padded, most recent last
-        padding = batch["history_padding_mask"]  # (B, S), True = padding
+        history = batch[HISTORY]  # (B, S), left-padded, most recent last
+        padding = batch[HISTORY_PADDING_MASK]  # (B, S), True = padding
         history_vectors = self.item_vectors(history, text_table=text_table)  # (B, S, D)
         tokens = torch.cat([history_vectors, target.unsqueeze(1)], dim=1)  # (B, L, D)
         # The target is never padding, so every query has at least one key to attend to.

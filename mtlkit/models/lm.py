@@ -83,6 +83,7 @@ from mtlkit.models.experts import (
     mix_experts,
 )
 from mtlkit.models.ple import CGCLevel
+from mtlkit.data.batch import HISTORY, ITEM, ITEM_CONTENT
 
 if TYPE_CHECKING:
     from mtlkit.data.samples import FeatureSchema
@@ -486,10 +487,10 @@ class LMEncoder(nn.Module):
         """The item indices a sample's text is written from: ``(B, 1 + K)``, the candidate, then
         the K most recent history items, most recent first (0 = nothing: padding or an item
         unseen in training, whose title is empty)."""
-        candidates = batch.get("item_content", batch["item"])  # (B,)
-        S = batch["history"].size(1)
+        candidates = batch.get(ITEM_CONTENT, batch[ITEM])  # (B,)
+        S = batch[HISTORY].size(1)
         K = min(self.config.n_history_titles, S)
-        history = torch.flip(batch["history"][:, S - K :], [1])  # (B, K), most recent first
+        history = torch.flip(batch[HISTORY][:, S - K :], [1])  # (B, K), most recent first
         return torch.cat([candidates.unsqueeze(1), history], dim=1)  # (B, 1 + K)
 
     def compose(self, items: Tensor) -> tuple[Tensor, Tensor]:

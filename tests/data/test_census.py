@@ -183,6 +183,32 @@ def test_numeric_buckets_add_one_sparse_field_per_numeric_column(fake_root: Path
             build_census_multitask(tables, ("income", "marital"), numeric_buckets=bad)
 
 
+def test_census_samples_are_those_built_before_the_tabular_constructor(fake_root: Path, check_fingerprint) -> None:
+    # Frozen from build_census_multitask at commit 1a03d4f, when it assembled its tensors itself.
+    data = build_census_multitask(load_census_income(fake_root, download=False), ("income", "marital"))
+    assert [len(split) for split in data.splits.values()] == [10, 2, 2]
+    expected = {
+        "user": ("int64", (14,), 0.0),
+        "item": ("int64", (14,), 0.0),
+        "sparse": ("int64", (14, 39), 198727.0),
+        "dense": ("float32", (14, 7), 21.0),
+        "history": ("int64", (14, 0), 0.0),
+        "history_padding_mask": ("bool", (14, 0), 0.0),
+        "labels": ("float32", (14, 2), 205.0),
+        "label_mask": ("bool", (14, 2), 406.0),
+    }
+    check_fingerprint(data, expected, "25a940b64b64ba2e359ebe343f6e9cec0be066b094df768bcb1d989ddaa2814d")
+
+
+def test_census_info_has_the_split_statistics_of_every_data_set(fake_root: Path, ratings_data) -> None:
+    data = build_census_multitask(load_census_income(fake_root, download=False), ("income", "marital"))
+    train = data.info["splits"]["train"]
+    assert train.keys() == ratings_data.info["splits"]["train"].keys()  # the builder's keys
+    assert train["rows"] == 10 and train["label_rate"] == {"income": 0.5, "marital": 0.5}
+    assert train["observed_share"] == {"income": 1.0, "marital": 1.0} and train["sampled_negatives"] == 0
+    assert data.info["splits"]["valid"]["label_rate"] == {"income": 1.0, "marital": 1.0}
+
+
 def test_load_dataset_rejects_bad_tasks(fake_root: Path) -> None:
     from mtlkit.data import load_dataset
 
@@ -192,6 +218,7 @@ def test_load_dataset_rejects_bad_tasks(fake_root: Path) -> None:
         load_dataset("census-income", root=fake_root, download=False, seq_len=5)
     data = load_dataset("census-income", root=fake_root, download=False, tasks=("education", "marital"))
     assert data.schema.task_names == ("education", "marital") and data.info["name"] == "census-income"
+    assert "size" not in data.info  # census-income has no size (nor seed)
 
 
 @pytest.mark.realdata
@@ -202,7 +229,7 @@ def test_real_files_match_the_published_sizes(shared_data_dir: Path) -> None:
         pytest.skip(f"{folder} is absent (local checks only)")
     data = build_census_multitask(load_census_income(shared_data_dir, download=False))
     assert (len(data.train), len(data.valid), len(data.test)) == (199_523, 49_881, 49_881)
-    rates = data.info["splits"]
-    assert rates["train"]["positive_rate/income"] == pytest.approx(0.0621, abs=1e-3)
-    assert rates["train"]["positive_rate/marital"] == pytest.approx(0.4335, abs=1e-3)
+    rates = data.info["splits"]["train"]["label_rate"]
+    assert rates["income"] == pytest.approx(0.0621, abs=1e-3)
+    assert rates["marital"] == pytest.approx(0.4335, abs=1e-3)
     assert int((data.valid["sparse"] == 0).sum()) < 100  # nearly every test value was seen in training

@@ -12,7 +12,7 @@ import torch
 
 import mtlkit.data
 from mtlkit.data import columns as C
-from mtlkit.data.datasets import DATASETS, load_dataset
+from mtlkit.data.datasets import DATASETS, dataset_parameters, load_dataset
 from mtlkit.data.synthetic import make_recsys_funnel
 
 
@@ -82,6 +82,64 @@ def test_synthetic_mmoe(p):
     assert float(dense.mean()) == pytest.approx(0.0, abs=1e-5)
     with pytest.raises(ValueError, match="seq_len"):
         load_dataset("synthetic-mmoe", seq_len=5)
+
+
+def test_synthetic_mmoe_samples_are_those_built_before_the_tabular_constructor(check_fingerprint):
+    # Frozen from load_dataset("synthetic-mmoe", n=200) at commit 1a03d4f, when it assembled its
+    # tensors itself.
+    data = load_dataset("synthetic-mmoe", n=200)
+    assert [len(split) for split in data.splits.values()] == [160, 20, 20]
+    expected = {
+        "user": ("int64", (200,), 0.0),
+        "item": ("int64", (200,), 0.0),
+        "sparse": ("int64", (200, 0), 0.0),
+        "dense": ("float32", (200, 100), -1320665.2621329573),
+        "history": ("int64", (200, 0), 0.0),
+        "history_padding_mask": ("bool", (200, 0), 0.0),
+        "labels": ("float32", (200, 2), 22651.03777550254),
+        "label_mask": ("bool", (200, 2), 80200.0),
+    }
+    check_fingerprint(data, expected, "4ea30955bdae84f2e21f493ad2bf20f72617802fe76ac161bd20c17ac6409a71")
+
+
+def test_every_data_set_reports_the_same_split_statistics(funnel):
+    mmoe = load_dataset("synthetic-mmoe", n=200)
+    for name, samples in mmoe.splits.items():
+        stats = mmoe.info["splits"][name]
+        assert stats.keys() == funnel.info["splits"][name].keys()
+        assert stats["rows"] == len(samples) and stats["oov_user_rows"] == len(samples)
+        means = samples["labels"].double().mean(0).tolist()  # regression: the label mean
+        assert list(stats["label_rate"]) == ["y1", "y2"]
+        assert list(stats["label_rate"].values()) == pytest.approx(means, rel=1e-6)
+    assert "label rate/mean: y1=" in mmoe.summary()
+
+
+def test_registry_builders_take_only_their_own_arguments():
+    assert tuple(DATASETS) == ("synthetic-funnel", "synthetic-mmoe", "movielens-100k", "movielens-1m", "census-income")
+    assert "census-income" in DATASETS
+    assert dataset_parameters("census-income") == ("root", "download", "tasks")
+    assert dataset_parameters("movielens-1m") == (
+        "root", "download", "seed", "seq_len", "with_text", "text_model", "tasks", "split", "n_negatives",
+        "n_eval_negatives",
+    )  # fmt: skip
+    funnel = dataset_parameters("synthetic-funnel")
+    assert funnel[:3] == ("size", "seed", "seq_len") and {"n_users", "selection_bias"} <= set(funnel)
+    assert "seed" not in funnel[3:]  # the generator's seed is the builder's own
+    assert dataset_parameters("synthetic-mmoe")[:4] == ("size", "seed", "correlation", "n")
+    message = r"census-income got unexpected argument\(s\) \['seed', 'size'\]; it takes \['download', 'root', 'tasks'\]"
+    with pytest.raises(TypeError, match=message):
+        load_dataset("census-income", seed=0, size="quick")
+    with pytest.raises(TypeError, match=r"movielens-100k got unexpected argument\(s\) \['size'\]; it takes \[.*'seed'"):
+        load_dataset("movielens-100k", size="quick", download=False)
+    with pytest.raises(TypeError, match=r"synthetic-mmoe .*\['split', 'tasks'\]"):
+        load_dataset("synthetic-mmoe", tasks=("y1", "y2"), split="random")
+    with pytest.raises(ValueError, match="name"):
+        dataset_parameters("criteo")
+
+
+def test_size_is_recorded_where_the_builder_has_one(funnel):
+    assert funnel.info["size"] == "quick"
+    assert load_dataset("synthetic-mmoe", size="quick", n=100).info["size"] == "quick"
 
 
 def test_load_dataset_rejects_bad_input():

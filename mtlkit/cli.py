@@ -35,6 +35,10 @@ from mtlkit.checks import SEED_LIMIT
 __all__ = ["main", "build_parser", "format_table"]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+# load_dataset argument -> the option that sets it; each is passed only to data sets that take it.
+DATA_FLAGS = {"seed": "--data-seed", "size": "--size", "root": "--data-root", "download": "--no-download"}
+DATA_DEFAULTS = {"seed": 0, "size": "quick"}
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -153,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(train)
     _add_training_options(train)
     train.add_argument("--out", type=Path, help="run folder (default runs/DATA-MODEL-WEIGHTING-seedS)")
-    train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt when it exists")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint (the settings must match; more --epochs "
+                            "are allowed unless the schedule is cosine)")
+    train.add_argument("--overwrite", action="store_true", help="replace a run that --out already holds")
 
     # ---- evaluate
     evaluate = commands.add_parser(
@@ -205,9 +212,10 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--data", type=_registered(_data_names), default="synthetic-funnel",
                        metavar=_Names(_data_names), help="data set (default synthetic-funnel)")
-    group.add_argument("--data-root", type=Path, help="folder holding (or receiving) the MovieLens files")
-    group.add_argument("--size", choices=("quick", "full"), default="quick", help="synthetic data size (default quick)")
-    group.add_argument("--data-seed", type=_seed, default=0,
+    group.add_argument("--data-root", type=Path,
+                       help="folder holding (or receiving) the files of a real data set (MovieLens, Census-Income)")
+    group.add_argument("--size", choices=("quick", "full"), help="synthetic data size (default quick)")
+    group.add_argument("--data-seed", type=_seed,
                        help="seed of the synthetic world, split and negative sampling (default 0)")
     group.add_argument("--data-kwargs", type=_json_object, default={}, metavar="JSON",
                        help="more load_dataset arguments, e.g. '{\"seq_len\": 10}'")
@@ -308,12 +316,20 @@ def _data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             f"--data-root {str(args.data_root)!r} is not a folder; create it or leave --data-root out "
             "to use the default cache folder"
         )
-    kwargs: dict[str, Any] = {"name": args.data, "seed": args.data_seed, "size": args.size}
-    if args.data_root is not None:
-        kwargs["root"] = str(args.data_root)
-    if args.no_download:
-        kwargs["download"] = False
-    reserved = sorted(set(args.data_kwargs) & {"name", "seed", "size", "root", "download"})
+    from mtlkit.data.datasets import dataset_parameters
+
+    takes = dataset_parameters(args.data)
+    given = {"seed": args.data_seed, "size": args.size, "download": False if args.no_download else None,
+             "root": None if args.data_root is None else str(args.data_root)}
+    kwargs: dict[str, Any] = {"name": args.data}
+    for key, value in given.items():
+        if value is not None and key not in takes:
+            raise ValueError(f"{DATA_FLAGS[key]} does not apply to --data {args.data}; it takes {list(takes)}")
+        if value is None and key in DATA_DEFAULTS and key in takes:
+            value = DATA_DEFAULTS[key]  # recorded in config.json, so the run says which world it used
+        if value is not None:
+            kwargs[key] = value
+    reserved = sorted(set(args.data_kwargs) & {"name", *DATA_FLAGS})
     if reserved:
         raise ValueError(f"--data-kwargs must not set {reserved}; use the matching options")
     kwargs.update(args.data_kwargs)
@@ -396,7 +412,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if note is not None:
         print(note)
     try:
-        trainer, metrics = train_run(data_kwargs, args.model, args.model_kwargs, config, out, resume=args.resume)
+        trainer, metrics = train_run(data_kwargs, args.model, args.model_kwargs, config, out, resume=args.resume,
+                                     overwrite=args.overwrite)
         if trainer.is_main_process:
             run = metrics["run"]
             _print_metrics(
@@ -413,9 +430,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mtlkit.runs import load_run, split_metrics
 
     trainer = load_run(args.run, device=args.device)
+    if not trainer.finished:
+        print(f"mtlkit evaluate: note: {args.run} is a partial run (epoch {trainer.epoch} of "
+              f"{trainer.config.epochs}; it was interrupted): continue it with `mtlkit train ... --resume`",
+              file=sys.stderr)
     metrics = {args.split: split_metrics(trainer, args.split)}
     _print_metrics(metrics, f"{args.run} ({args.split} split)")
     if args.ranking_k is not None:
+        kinds = trainer.data.schema.task_kinds
+        if "binary" not in kinds.values():
+            raise ValueError(f"--ranking-k needs a binary task to say which items are relevant; this run's tasks "
+                             f"are all regression tasks {list(kinds)}")
         from mtlkit.recommend import evaluate_ranking
 
         ranking = evaluate_ranking(trainer.model, trainer.data, args.ranking_k, split=args.split,
@@ -516,9 +541,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C; train says where (mtlkit.runs.RunInterrupted)
+        if args.debug:
+            raise
+        print(f"mtlkit {args.command}: {str(interrupt) or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ValueError, TypeError, OSError) as error:
         if args.debug:
             raise
-        message = " ".join(str(error).split()) or type(error).__name__
+        # an OSError's "[Errno 28] " prefix says nothing a user needs; its text and file do
+        text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
+            text = f"{text}: {error.filename}"
+        message = " ".join(text.split()) or type(error).__name__
         print(f"mtlkit {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import math
 import os
@@ -30,12 +31,14 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_torch_save",
+    "remove_temporary_files",
     "to_jsonable",
     "write_json",
     "read_json",
 ]
 
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+TEMPORARY_SUFFIX = ".tmp"  # of the temporary files atomic writes make beside their target
 
 
 # --------------------------------------------------------------------------- devices
@@ -96,11 +99,12 @@ def seed_everything(seed: int) -> None:
 def _atomic_target(path: str | os.PathLike, mode: str, **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and move it over ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    On any error the temporary file is removed and ``path`` is left as it was; an ``OSError``
+    (a full disk, a file-size limit) is raised again as one that names the file and says so.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode, **open_kwargs) as handle:
@@ -108,11 +112,31 @@ def _atomic_target(path: str | os.PathLike, mode: str, **open_kwargs: Any) -> It
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):
+            kept = "the previous file is unchanged" if target.exists() else "nothing was written"
+            raised = OSError(error.errno, f"could not write {target} ({error.strerror or error}); {kept}")
+            raise raised from error
         raise
     _fsync_dir(target.parent)
+
+
+def remove_temporary_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that interrupted atomic writes left in ``folder``; returns them.
+
+    Only files named like :func:`_atomic_target`'s (``.<name>.<random>.tmp``) are touched. Call
+    it when no other process is writing into ``folder`` (e.g. when a run starts).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    orphans = [p for p in folder.iterdir() if p.is_file() and p.name.startswith(".") and p.name.endswith(TEMPORARY_SUFFIX)]
+    for orphan in orphans:
+        with contextlib.suppress(FileNotFoundError):
+            orphan.unlink()
+    return orphans
 
 
 def _umask() -> int:
@@ -135,7 +159,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview) -> None:
     """Write ``data`` to ``path`` atomically (temporary file + fsync + ``os.replace``)."""
     with _atomic_target(path, "wb") as handle:
         handle.write(data)
@@ -148,9 +172,14 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
-    """``torch.save(obj, path)``, atomically: a crash mid-save never leaves a truncated file."""
-    with _atomic_target(path, "wb") as handle:
-        torch.save(obj, handle)
+    """``torch.save(obj, path)``, atomically: a crash mid-save never leaves a truncated file.
+
+    The object is serialised in memory first, so a failing write (a full disk) surfaces as the
+    ``OSError`` it is, not as torch's zip writer's internal error.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def atomic_write_with(path: str | os.PathLike, writer: Callable[[IO], None], *, text: bool = True) -> None:

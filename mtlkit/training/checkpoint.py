@@ -11,7 +11,9 @@ the counters, the history, the early-stopping state and every random-number gene
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "capture_rng", "check_compatible", "read_checkpoint", "restore_rng"]
+__all__ = ["CHECKPOINT_FORMAT", "RESUME_MAY_CHANGE", "capture_rng", "check_compatible", "read_checkpoint", "restore_rng"]
 
 CHECKPOINT_FORMAT = 1
 
@@ -58,20 +60,59 @@ def restore_rng(rng: Mapping[str, Any], shuffle: torch.Generator) -> None:
     shuffle.set_state(rng["shuffle"])
 
 
+#: What every checkpoint of format 1 holds.
+REQUIRED_KEYS = ("config", "model", "optimizer", "scheduler", "weighting", "rng", "epoch", "global_step",
+                 "history", "early_stopping")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint with ``torch.load(weights_only=True)`` and check its format."""
+    """Load a checkpoint with ``torch.load(weights_only=True)`` and check what it holds.
+
+    A damaged file (truncated, empty, random bytes) or one that names Python objects instead
+    of tensors and plain containers (a pickle that would run code if loaded unsafely) raises a
+    one-line ``ValueError`` naming the file; it never suggests the unsafe loader.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "GLOBAL" in str(error) or "Unsupported global" in str(error):
+            raise ValueError(
+                f"checkpoint {str(path)!r} names Python objects that an mtlkit checkpoint never holds; it was "
+                "not loaded (loading it could run code). Use a checkpoint written by mtlkit"
+            ) from None
+        raise ValueError(f"checkpoint {str(path)!r} is damaged (truncated or corrupt); it was not loaded") from None
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError, AttributeError) as error:
+        reason = "empty" if path.stat().st_size == 0 else "truncated or corrupt"
+        raise ValueError(
+            f"checkpoint {str(path)!r} is damaged ({reason}: {type(error).__name__}); it was not loaded"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {str(path)!r} is not an mtlkit checkpoint of format {CHECKPOINT_FORMAT}")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"checkpoint {str(path)!r} is incomplete: it lacks {missing}")
     return state
+
+
+#: Train-config fields a resume may change: they decide where and how verbosely the run goes on,
+#: not what it computes. ``epochs`` may change too unless the schedule spans them (cosine).
+RESUME_MAY_CHANGE = ("device", "quiet", "eval_batch_size")
 
 
 def check_compatible(saved: Mapping[str, Any], here: Mapping[str, Any], theirs: Mapping[str, torch.Tensor],
                      ours: Mapping[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """Refuse a checkpoint written by a different run, naming the first thing that differs.
+    """Refuse a checkpoint written by a different run, naming *every* difference in one message.
+
+    Differences in the model (class, name, config, parameter shapes), the schema, and any
+    training setting that decides what is computed (learning rate, batch size, seed, weighting,
+    ...) are refused: continuing with another value would mix two runs in one set of weights,
+    and the run's ``config.json`` would describe neither. Only :data:`RESUME_MAY_CHANGE` may
+    differ, and ``epochs`` where the learning-rate schedule does not span them.
 
     Args:
         saved: the run config stored in the checkpoint (``Trainer.run_config()`` then).
@@ -79,30 +120,35 @@ def check_compatible(saved: Mapping[str, Any], here: Mapping[str, Any], theirs: 
         theirs: the checkpoint's model state dict. ours: this model's.
         path: the checkpoint, for the message.
     """
-    where = f"checkpoint {str(path)!r} was written by a different run"
+    differences: list[str] = []
 
-    def differ(what: str, old: Any, new: Any) -> ValueError:
-        return ValueError(f"{where}: {what} is {old!r} in the checkpoint but {new!r} here")
+    def compare(what: str, old: Any, new: Any) -> None:
+        if old != new:
+            differences.append(f"{what} is {old!r} in the checkpoint but {new!r} here")
 
-    for key in ("class", "name", "config"):
+    for key in ("class", "name"):
         old, new = saved["model"].get(key), here["model"].get(key)
-        if old is not None and new is not None and old != new:
-            if key == "config" and isinstance(old, dict) and isinstance(new, dict):
-                for field_name in sorted(set(old) | set(new)):
-                    if old.get(field_name) != new.get(field_name):
-                        raise differ(f"model config field {field_name!r}", old.get(field_name), new.get(field_name))
-            raise differ(f"model {key}", old, new)
+        if old is not None and new is not None:
+            compare(f"model {key}", old, new)
+    old_config, new_config = saved["model"].get("config"), here["model"].get("config")
+    if isinstance(old_config, dict) and isinstance(new_config, dict):
+        for name in sorted(set(old_config) | set(new_config)):
+            compare(f"model config field {name!r}", old_config.get(name), new_config.get(name))
     old_schema, new_schema = saved["schema"], here["schema"]
     for key in sorted(set(old_schema) | set(new_schema)):
-        if old_schema.get(key) != new_schema.get(key):
-            raise differ(f"schema field {key!r}", old_schema.get(key), new_schema.get(key))
-    for key in ("weighting", "weighting_kwargs", "optimizer", "scheduler", "adversary"):
-        old, new = saved["train"].get(key), here["train"].get(key)
-        if old != new:
-            raise differ(f"train config {key!r}", old, new)
+        compare(f"schema field {key!r}", old_schema.get(key), new_schema.get(key))
+    old_train, new_train = saved["train"], here["train"]
+    may_change = set(RESUME_MAY_CHANGE)
+    if new_train.get("scheduler") != "cosine":
+        may_change.add("epochs")
+    for key in sorted(set(old_train) | set(new_train)):
+        if key not in may_change:
+            compare(f"train config {key!r}", old_train.get(key), new_train.get(key))
     for name in sorted(set(ours) | set(theirs)):
         if name not in ours or name not in theirs:
             side = "only in the checkpoint" if name in theirs else "only in this model"
-            raise ValueError(f"{where}: model parameter {name!r} is {side}")
-        if ours[name].shape != theirs[name].shape:
-            raise differ(f"the shape of model parameter {name!r}", tuple(theirs[name].shape), tuple(ours[name].shape))
+            differences.append(f"model parameter {name!r} is {side}")
+        elif ours[name].shape != theirs[name].shape:
+            compare(f"the shape of model parameter {name!r}", tuple(theirs[name].shape), tuple(ours[name].shape))
+    if differences:
+        raise ValueError(f"checkpoint {str(path)!r} was written by a different run: " + "; ".join(differences))

@@ -157,7 +157,8 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.global_step = 0  # completed optimiser steps
         self.history = History()
-        self.stop_training = False
+        self.stop_training = False  # set by a callback to stop after the current epoch
+        self.stopped: str | None = None  # why training stopped before config.epochs (kept in checkpoints)
         self.finished = False
         self._validated_losses = False
         self.early_stopping: EarlyStopping | None = None
@@ -275,6 +276,9 @@ class Trainer:
             resume_from: a checkpoint to continue from (see :meth:`resume`).
             checkpoint_path: save a checkpoint there after every epoch (rank 0 only).
 
+        A run that stopped early (early stopping, or a callback's ``stop_training``) records
+        why in :attr:`stopped` and in its checkpoints; resuming it does not train further.
+
         Returns:
             the :class:`~mtlkit.training.History`.
         """
@@ -283,23 +287,25 @@ class Trainer:
             self.resume(resume_from)
         self.stop_training = False
         self._call("on_train_begin")
-        while self.epoch < target and not self.stop_training:
+        while self.epoch < target and self.stopped is None:
             record = self._train_epoch(target)
             self.epoch += 1
             if len(self.data.valid):
                 record.update(self._validation_record())
             self.strategy.end_epoch({t: record[f"loss/{t}"] for t in self.task_names})
             if self.early_stopping is not None and self.early_stopping.update(record, self.epoch, self._modules()):
-                self.stop_training = True
+                self.stopped = (f"early stopping: {self.early_stopping.monitor} did not improve for "
+                                f"{self.early_stopping.patience} epoch(s) after epoch {self.best_epoch}")
             self.history.epoch_records.append(record)
             self._report_epoch(record)
             self._call("on_epoch_end", record)
-            if self.epoch >= self.config.epochs:
-                self.finished = True
+            if self.stop_training and self.stopped is None:
+                self.stopped = f"a callback stopped training after epoch {self.epoch}"
+            # The checkpoint of this epoch records whether training is over and why, so a
+            # resume after a crash honours the stop instead of training on.
+            self.finished = self.epoch >= self.config.epochs or self.stopped is not None
             if checkpoint_path is not None:
                 self.save_checkpoint(checkpoint_path)
-        if self.stop_training:
-            self.finished = True
         if self.finished and self.early_stopping is not None and self.config.restore_best:
             if self.early_stopping.restore(self._modules()) and checkpoint_path is not None:
                 self.save_checkpoint(checkpoint_path)
@@ -546,6 +552,7 @@ class Trainer:
             "history": self.history.state(),
             "early_stopping": stopping.state_dict(("model", *self._auxiliary_names())),
             "finished": self.finished,
+            "stopped": self.stopped,
         }
         if self.auxiliary is not None:
             state[self.auxiliary.name] = self.auxiliary.state_dict()
@@ -580,4 +587,5 @@ class Trainer:
             names = ("model", *self._auxiliary_names())
             self.early_stopping.load_state_dict(state["early_stopping"], names, self.device)
         self.finished = bool(state.get("finished", False))
+        self.stopped = state.get("stopped")  # absent before it was recorded
         return self

@@ -59,7 +59,7 @@ import torch
 from _common import SHARED_DATA, command_line, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.data.datasets import drop_input_fields
-from mtlkit.data.samples import MultiTaskData, TensorSamples
+from mtlkit.data.tensors import MultiTaskData, TensorSamples
 from mtlkit.metrics import primary_metric, roc_auc
 from mtlkit.models import build_model
 from mtlkit.training import TrainConfig, Trainer

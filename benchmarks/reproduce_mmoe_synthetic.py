@@ -54,7 +54,7 @@ import numpy as np
 
 from _common import command_line, RESULTS, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
-from mtlkit.data.samples import DENSE, LABELS
+from mtlkit.data.batch import DENSE, LABELS
 
 CLAIM = (
     "(paraphrased from §5.1 and Figure 4) for all models the loss is lower on data with higher "

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mtlkit.checks import check_int
 from mtlkit.data.batch import (
     DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, ITEM_CONTENT, LABEL_MASK, LABELS, SPARSE, TIMESTAMP, USER, Batch,
 )  # fmt: skip
@@ -379,10 +380,8 @@ def recommend(
         raw ids with :func:`raw_item_ids`) sorted by descending score. Where fewer than k
         candidates remain, the rest is padded with item -1 and score -inf.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    k = check_int("k", k, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
     device = _model_device(model)
     if context is None:
         context = build_user_context(data, at=at)
@@ -433,8 +432,7 @@ def evaluate_ranking(
 
     if split not in ("valid", "test"):
         raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    k = check_int("k", k, low=1)
     column = _task_column(data, relevance_task)
     context = build_user_context(data, at=split, relevance_task=relevance_task)
     held_out = getattr(data, split)
@@ -447,8 +445,7 @@ def evaluate_ranking(
     if len(users) == 0:
         raise ValueError(f"split {split!r} has no user with a positive {data.schema.task_names[column]!r} label")
     if max_users is not None:
-        if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1:
-            raise ValueError(f"max_users must be a positive int or None, got {max_users!r}")
+        max_users = check_int("max_users", max_users, low=1)
         if max_users < len(users):
             generator = torch.Generator().manual_seed(seed)
             users = users[torch.randperm(len(users), generator=generator)[:max_users]].sort().values

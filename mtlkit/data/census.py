@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtlkit.checks import check_int
 from mtlkit.data.download import data_dir, fetch
 
 __all__ = [
@@ -263,8 +264,7 @@ def build_census_multitask(
     tasks = tuple(tasks)
     if not tasks or len(set(tasks)) != len(tasks) or any(t not in TASK_COLUMNS for t in tasks):
         raise ValueError(f"tasks must be distinct names from {sorted(TASK_COLUMNS)}, got {tasks!r}")
-    if isinstance(numeric_buckets, bool) or not isinstance(numeric_buckets, int) or numeric_buckets < 0:
-        raise ValueError(f"numeric_buckets must be an int >= 0, got {numeric_buckets!r}")
+    numeric_buckets = check_int("numeric_buckets", numeric_buckets, low=0)
     categorical, numeric = feature_columns(tasks)
     valid_rows, test_rows = split_test_rows(len(census.test), split_seed)
     parts = {

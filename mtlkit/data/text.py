@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mtlkit.checks import check_int
 from mtlkit.data.download import data_dir
 
 __all__ = ["DEFAULT_TEXT_MODEL_PACKAGE", "default_text_model_path", "embed_texts"]
@@ -110,9 +111,7 @@ def embed_texts(
         ValueError: ``batch_size`` or ``max_length`` is not a positive int.
     """
     texts = _validate_texts(texts)
-    for name, value in (("batch_size", batch_size), ("max_length", max_length)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    batch_size, max_length = check_int("batch_size", batch_size, low=1), check_int("max_length", max_length, low=1)
     if model_name_or_path is None:
         model_name_or_path = default_text_model_path()
     elif not isinstance(model_name_or_path, (str, os.PathLike)):

@@ -53,7 +53,7 @@ from mtlkit.models.shared_bottom import SharedBottom, SharedBottomConfig
 from mtlkit.models.single_task import SingleTask, SingleTaskConfig
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import FeatureSchema
+    from mtlkit.data.schema import FeatureSchema
 
 __all__ = [
     "CGCLevel",

@@ -56,11 +56,11 @@ from torch import Tensor, nn
 
 from mtlkit import metrics
 from mtlkit.checks import check_int, check_number
-from mtlkit.data.samples import IS_BOT, IS_FEMALE, USER
+from mtlkit.data.batch import IS_BOT, IS_FEMALE, USER
 from mtlkit.models.experts import MLP
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import TensorSamples
+    from mtlkit.data.tensors import TensorSamples
     from mtlkit.training.trainer import Trainer
 
 __all__ = [

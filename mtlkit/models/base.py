@@ -15,7 +15,7 @@ from mtlkit.models.experts import ACTIVATIONS, MLP
 from mtlkit.transformer import ACTIVATIONS as TRANSFORMER_ACTIVATIONS
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import FeatureSchema
+    from mtlkit.data.schema import FeatureSchema
 
 TASK_KINDS = ("binary", "regression")
 

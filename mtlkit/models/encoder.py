@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from mtlkit.models.experts import init_linear
 from mtlkit.data.batch import DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, ITEM_CONTENT, SPARSE, USER
+from mtlkit.models.experts import init_linear
 from mtlkit.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from mtlkit.transformer import TransformerEncoder
 
@@ -48,7 +48,7 @@ def _embedding(n_rows: int, dim: int) -> nn.Embedding:
 
 
 class FeatureEncoder(nn.Module):
-    """Encode a batch (see ``mtlkit.data.samples``) into one feature vector per sample.
+    """Encode a batch (see :mod:`mtlkit.data.batch`) into one feature vector per sample.
 
     Args:
         schema: the data's ``FeatureSchema`` (vocabulary sizes, fields, ``seq_len``, text

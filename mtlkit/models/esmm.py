@@ -34,7 +34,7 @@ from mtlkit.models.base import ModelConfig, MultiTaskModel, probability_logit
 from mtlkit.models.encoder import FeatureEncoder
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import FeatureSchema
+    from mtlkit.data.schema import FeatureSchema
 
 
 def ctcvr_logit(ctr_logit: Tensor, cvr_logit: Tensor) -> Tensor:

@@ -73,6 +73,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.checks import check_bool, check_choice, check_int, check_probability, check_sizes, check_str
+from mtlkit.data.batch import HISTORY, ITEM, ITEM_CONTENT
 from mtlkit.models.base import ModelConfig, MultiTaskModel
 from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import (
@@ -83,10 +84,9 @@ from mtlkit.models.experts import (
     mix_experts,
 )
 from mtlkit.models.ple import CGCLevel
-from mtlkit.data.batch import HISTORY, ITEM, ITEM_CONTENT
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import FeatureSchema
+    from mtlkit.data.schema import FeatureSchema
 
 __all__ = [
     "FINETUNE_MODES", "EmbeddingCache", "LMConfig", "LMEncoder", "LMMultiTask", "compose_sequences", "hash_rows",

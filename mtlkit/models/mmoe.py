@@ -23,7 +23,7 @@ from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import ExpertGroup, Gate, mix_experts
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import FeatureSchema
+    from mtlkit.data.schema import FeatureSchema
 
 
 @dataclass

@@ -21,7 +21,7 @@ from mtlkit.models.encoder import FeatureEncoder
 from mtlkit.models.experts import MLP
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import FeatureSchema
+    from mtlkit.data.schema import FeatureSchema
 
 
 @dataclass

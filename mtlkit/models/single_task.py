@@ -20,7 +20,7 @@ from mtlkit.models.experts import MLP
 from mtlkit.models.shared_bottom import SharedBottom, SharedBottomConfig
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import FeatureSchema
+    from mtlkit.data.schema import FeatureSchema
 
 
 @dataclasses.dataclass

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import TensorSamples
+    from mtlkit.data.tensors import TensorSamples
     from mtlkit.training.trainer import Trainer
 
 __all__ = ["AuxiliaryObjective"]

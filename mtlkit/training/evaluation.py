@@ -16,11 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit import metrics
-from mtlkit.data.samples import LABEL_MASK, LABELS, USER
+from mtlkit.data.batch import LABEL_MASK, LABELS, USER
 from mtlkit.training.distributed import DistributedContext, all_gather_rows
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import TensorSamples
+    from mtlkit.data.tensors import TensorSamples
 
 __all__ = ["predict_outputs", "report", "task_metrics"]
 

@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.checks import check_int
-from mtlkit.data.samples import LABEL_MASK, LABELS
+from mtlkit.data.batch import LABEL_MASK, LABELS
 from mtlkit.metrics import TASK_METRICS
 from mtlkit.training import evaluation
 from mtlkit.training.checkpoint import (
@@ -64,7 +64,7 @@ from mtlkit.training.history import History, RunningMeans
 from mtlkit.utils import atomic_torch_save, seed_everything, to_jsonable
 
 if TYPE_CHECKING:
-    from mtlkit.data.samples import MultiTaskData, TensorSamples
+    from mtlkit.data.tensors import MultiTaskData, TensorSamples
     from mtlkit.training.auxiliary import AuxiliaryObjective
 
 __all__ = ["Trainer"]
@@ -73,7 +73,7 @@ SPLIT_NAMES = ("train", "valid", "test")
 
 
 class Trainer:
-    """Train a multi-task model on :class:`~mtlkit.data.samples.MultiTaskData`.
+    """Train a multi-task model on :class:`~mtlkit.data.tensors.MultiTaskData`.
 
     Args:
         model: a model from :mod:`mtlkit.models` (``forward(batch) -> {task: (B,)}``,

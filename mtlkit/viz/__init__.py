@@ -2,59 +2,15 @@
 ipywidgets controls to them (:mod:`mtlkit.viz.widgets`).
 
 Every plot takes data and returns a :class:`matplotlib.figure.Figure`, so the same picture
-is testable without a browser; a widget only adds controls and redraws.
+is testable without a browser; a widget only adds controls and redraws. Both modules list
+their public names in ``__all__``, and this package re-exports exactly those: a new plot or
+widget is added to its module (and its ``__all__``) only.
 """
 
 from __future__ import annotations
 
-from mtlkit.viz.plots import (
-    MASKED_COLOR,
-    OKABE_ITO,
-    conflict_pairs,
-    history_tasks,
-    plot_attention,
-    plot_attention_heads,
-    plot_gate_weights,
-    plot_gradient_conflict,
-    plot_pareto,
-    plot_task_losses,
-    plot_task_weights,
-    plot_validation_metrics,
-    token_labels,
-)
-from mtlkit.viz.widgets import (
-    LiveLossPlot,
-    PlotWidget,
-    attention_widget,
-    conflict_widget,
-    figure_to_png,
-    gate_widget,
-    live_loss_callback,
-    loss_widget,
-    pareto_widget,
-)
+from mtlkit.viz import plots, widgets
+from mtlkit.viz.plots import *  # noqa: F403
+from mtlkit.viz.widgets import *  # noqa: F403
 
-__all__ = [
-    "MASKED_COLOR",
-    "OKABE_ITO",
-    "LiveLossPlot",
-    "PlotWidget",
-    "attention_widget",
-    "conflict_pairs",
-    "conflict_widget",
-    "figure_to_png",
-    "gate_widget",
-    "history_tasks",
-    "live_loss_callback",
-    "loss_widget",
-    "pareto_widget",
-    "plot_attention",
-    "plot_attention_heads",
-    "plot_gate_weights",
-    "plot_gradient_conflict",
-    "plot_pareto",
-    "plot_task_losses",
-    "plot_task_weights",
-    "plot_validation_metrics",
-    "token_labels",
-]
+__all__ = sorted([*plots.__all__, *widgets.__all__])

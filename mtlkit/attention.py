@@ -110,6 +110,7 @@ def scaled_dot_product_attention(
     is_causal: bool = False,
     dropout_p: float = 0.0,
     scale: float | None = None,
+    check_finite: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Scaled dot-product attention (Vaswani et al., 2017, NeurIPS), step by step.
 
@@ -128,6 +129,11 @@ def scaled_dot_product_attention(
         dropout_p: probability of zeroing an attention weight; kept weights are scaled by
             1 / (1 - dropout_p). Applied whenever > 0 (modules pass 0 in eval mode).
         scale: factor on the scores; default 1 / sqrt(E).
+        check_finite: refuse NaN or infinity in ``query``, ``key`` or ``value`` with a
+            ``ValueError`` (a NaN anywhere would silently turn whole output rows into NaN).
+            The check reads the tensors back to the host once, so
+            :class:`MultiHeadAttention` turns it off inside a model's forward pass; call
+            :func:`torch.autograd.detect_anomaly` to trace NaNs there.
 
     Returns:
         (output, weights): output (..., L, Ev) and the weights that multiplied ``value``,
@@ -158,6 +164,10 @@ def scaled_dot_product_attention(
         raise ValueError(
             f"value must have as many rows S={key.size(-2)} as key, got shape {tuple(value.shape)}"
         )
+    if check_bool("check_finite", check_finite):
+        for name, tensor in (("query", query), ("key", key), ("value", value)):
+            if not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"{name} must hold finite values, got NaN or infinity (e.g. from a diverged layer)")
     check_bool("is_causal", is_causal)
     dropout_p = check_probability("dropout_p", dropout_p)
     if scale is not None:
@@ -377,7 +387,7 @@ class MultiHeadAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         if need_weights:
             out, weights = scaled_dot_product_attention(
-                q, k, v, mask, is_causal=only_causal, dropout_p=dropout_p
+                q, k, v, mask, is_causal=only_causal, dropout_p=dropout_p, check_finite=False
             )
         else:
             out, weights = _fused_attention(q, k, v, mask, only_causal, dropout_p), None

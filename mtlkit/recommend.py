@@ -118,6 +118,16 @@ def _item_determined(keys: np.ndarray, values: np.ndarray, n_keys: int) -> tuple
     return is_function, table, known
 
 
+def _require_users_and_items(data: MultiTaskData) -> None:
+    """Recommendation ranks items for users: refuse a tabular data set that has neither."""
+    if data.schema.n_users <= 1 or data.schema.n_items <= 1:
+        name = data.info.get("name", "this data set")
+        raise ValueError(
+            f"data must have users and items to recommend, but {name} has none (a tabular data set: "
+            f"n_users={data.schema.n_users - 1}, n_items={data.schema.n_items - 1})"
+        )
+
+
 def build_user_context(
     data: MultiTaskData, *, at: str = "end", relevance_task: str | None = None
 ) -> UserContext:
@@ -131,6 +141,7 @@ def build_user_context(
     """
     if at not in ("end", "valid", "test"):
         raise ValueError(f"at must be 'end', 'valid' or 'test', got {at!r}")
+    _require_users_and_items(data)
     relevance_column = _task_column(data, relevance_task)
     schema = data.schema
     parts = {name: getattr(data, name) for name in SPLITS}
@@ -481,6 +492,7 @@ def user_indices(data: MultiTaskData, raw_ids: Sequence[Any]) -> Tensor:
 
     Ids given as strings (e.g. from a command line) also match integer raw ids.
     """
+    _require_users_and_items(data)
     index = data.user_index
     by_text = {str(key): value for key, value in index.items()}
     out, unknown = [], []

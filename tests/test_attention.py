@@ -382,3 +382,15 @@ def test_mha_forward_bad_inputs_name_the_argument(bad, error, name):
     args.update(bad)
     with pytest.raises(error, match=name):
         module(**args)
+
+
+@pytest.mark.parametrize("where", ["query", "key", "value"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_inputs_are_refused_not_propagated(where, bad):
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 4)
+    tensors = {"query": q, "key": k, "value": v}
+    tensors[where][1, 2, 0] = bad
+    with pytest.raises(ValueError, match=f"{where} must hold finite values"):
+        scaled_dot_product_attention(tensors["query"], tensors["key"], tensors["value"])
+    out, _ = scaled_dot_product_attention(tensors["query"], tensors["key"], tensors["value"], check_finite=False)
+    assert not torch.isfinite(out).all()  # what the check prevents: the NaN spreads silently

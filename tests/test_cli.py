@@ -40,6 +40,16 @@ def finished_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def mmoe_run(tmp_path_factory):
+    """A run on a tabular data set: no users, no items, regression tasks only."""
+    out = tmp_path_factory.mktemp("runs") / "mmoe-synthetic"
+    argv = ["train", "--data", "synthetic-mmoe", "--data-kwargs", '{"n": 300}', "--model", "shared-bottom",
+            "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(out)]
+    assert cli.main(argv) == 0
+    return out
+
+
 def test_help_is_fast_and_imports_no_torch():
     code = "import sys, mtlkit.cli as c; c.build_parser(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -126,10 +136,19 @@ def test_resume_continues_a_run(tmp_path, capsys):
         ([*TRAIN, "--adversary", "gender"], ["--adversary gender", "movielens-100k", "synthetic-funnel"]),
         (["evaluate", "--run", "MISSING"], ["config.json"]),
         (["frobnicate"], ["frobnicate"]),
+        ([*TRAIN, "--seed", str(2**64)], ["--seed", str(2**64)]),
+        (["train", "--data", "census-income", "--data-seed", "3"], ["--data-seed", "census-income"]),
+        (["train", "--data", "census-income", "--size", "full"], ["--size", "census-income"]),
+        (["train", "--data", "synthetic-funnel", "--data-root", "EXISTING"], ["--data-root", "synthetic-funnel"]),
+        ([*TRAIN, "--model", "lm", "--model-kwargs", '{"model_name": "org/not-cached"}'],
+         ["'org/not-cached' is not a local folder", "cannot be reached"]),
+        (["recommend", "--run", "MMOE_RUN", "--user", "1"], ["users and items", "synthetic-mmoe"]),
+        (["evaluate", "--run", "MMOE_RUN", "--ranking-k", "5"], ["--ranking-k", "binary task"]),
     ],
 )
-def test_bad_input_gives_one_line_and_exit_status_2(argv, words, capsys, tmp_path):
-    argv = [str(tmp_path / a) if a == "MISSING" else a for a in argv]
+def test_bad_input_gives_one_line_and_exit_status_2(argv, words, capsys, tmp_path, mmoe_run):
+    places = {"MISSING": tmp_path / "missing", "EXISTING": tmp_path, "MMOE_RUN": mmoe_run}
+    argv = [str(places[a]) if a in places else a for a in argv]
     status, out, err = run(argv, capsys)
     assert status == 2
     lines = err.strip().splitlines()

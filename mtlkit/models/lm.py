@@ -165,20 +165,13 @@ class LMConfig(ModelConfig):
 
 
 # --------------------------------------------------------------------------- loading
-def _resolve(model_name: str) -> tuple[str, bool]:
-    """(name or folder, local_files_only) for a config's ``model_name``."""
-    if model_name:
-        return model_name, False
-    from mtlkit.data.text import default_text_model_path
-
-    return str(default_text_model_path()), True
-
-
 def load_tokenizer(model_name: str = "") -> Any:
     """The model's tokenizer ("" = the offline default); remote code is never trusted."""
     from transformers import AutoTokenizer
 
-    name, local = _resolve(model_name)
+    from mtlkit.data.text import text_model_source
+
+    name, local = text_model_source(model_name)
     return AutoTokenizer.from_pretrained(name, local_files_only=local, trust_remote_code=False)
 
 
@@ -186,7 +179,9 @@ def load_tokenizer(model_name: str = "") -> Any:
 def _pretrained(model_name: str) -> nn.Module:
     from transformers import AutoModel
 
-    name, local = _resolve(model_name)
+    from mtlkit.data.text import text_model_source
+
+    name, local = text_model_source(model_name)
     return AutoModel.from_pretrained(name, local_files_only=local, trust_remote_code=False)
 
 

@@ -136,3 +136,33 @@ def test_bad_sizes(name: str, value, tmp_path: Path) -> None:
 def test_bad_model_name(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="model_name_or_path"):
         embed(["x"], tmp_path, model_name_or_path=3)
+
+
+# --------------------------------------------------------------------------- where a model comes from
+def test_text_model_source_default_folder_and_cached_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert text.text_model_source(None) == (str(default_text_model_path()), True)
+    assert text.text_model_source("") == (str(default_text_model_path()), True)
+    assert text.text_model_source(tmp_path) == (str(tmp_path), True)
+    with pytest.raises(ValueError, match="no such folder"):
+        text.text_model_source(tmp_path / "no" / "such")
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda repo, name: "/cache/config.json")
+    assert text.text_model_source("org/cached-model") == ("org/cached-model", True)
+
+
+def test_an_uncached_hub_name_offline_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda repo, name: None)
+    monkeypatch.setattr(text, "_hub_reachable", lambda timeout=3.0: False)
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="'org/absent' is not a local folder, not in the Hugging Face cache"):
+        text.text_model_source("org/absent")
+    assert time.perf_counter() - started < 1.0  # transformers' own retries take ~50 s offline
+    monkeypatch.setattr(text, "_hub_reachable", lambda timeout=3.0: True)
+    assert text.text_model_source("org/absent") == ("org/absent", False)  # online: downloaded
+
+
+def test_the_hub_is_unreachable_in_tests_and_when_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert text._hub_reachable(timeout=0.5) is False  # the test suite blocks the network
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    assert text._hub_reachable() is False

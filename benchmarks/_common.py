@@ -47,8 +47,9 @@ def header(title: str, device: torch.device, lines: Sequence[str] = ()) -> list[
     ]
 
 
-def write_report(report: str, name: str, device: torch.device, quick: bool, output: Path | None) -> None:
-    """Print the report; write it to ``output`` (default ``results/<name>-<device>.md``, not with --quick)."""
+def write_report(report: str, name: str, device: torch.device, quick: bool, output: Path | None) -> Path | None:
+    """Print the report; write it to ``output`` (default ``results/<name>-<device>.md``, not with
+    --quick) and return where it went (None: printed only)."""
     print(report)
     if output is None and not quick:
         output = RESULTS / f"{name}-{device.type}.md"
@@ -56,6 +57,7 @@ def write_report(report: str, name: str, device: torch.device, quick: bool, outp
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(report, encoding="utf-8")
         print(f"written to {output}")
+    return output
 
 
 def mean_std(values: Sequence[float], digits: int = 4) -> str:

@@ -160,3 +160,11 @@ def test_reproduce_cold_start_quick() -> None:
     assert "| ID-MMoE |" in out and "| LM (frozen) + MMoE, text only: candidate title |" in out
     assert "| LM (frozen) hybrid + MMoE: candidate title ; ID features |" in out
     assert "oracle click AUC, cold" in out and "**Measured.**" in out
+
+
+@pytest.mark.slow
+def test_reproduce_transfer_quick() -> None:
+    out = run_quick("reproduce_transfer.py", "--jobs", "1")
+    assert "#### Sparse task: purchase (CTCVR)" in out and "#### Dense task: click" in out
+    assert "| 0.9 | 10% |" in out and "paired by seed" in out and "verdict:" in out
+    assert "purchase AUC, mmoe vs single: helps in" in out  # the summary is counted, not written

@@ -524,3 +524,19 @@ def test_pareto_plot_tells_every_strategy_apart():
     fig = plot_pareto(np.random.default_rng(0).random((10, 2)), paths)
     styles = [(line.get_color(), line.get_linestyle()) for line in fig.axes[0].get_lines() if line.get_label() in paths]
     assert len(styles) == len(paths) == len(set(styles))
+
+
+def test_transfer_gains_plot_draws_a_panel_per_relatedness_and_a_line_per_model():
+    from mtlkit.viz import plot_transfer_gains
+
+    rows = [
+        {"relatedness": rho, "label_fraction": f, "model": m, "task": "purchase", "metric": "auc",
+         "gain": 0.01 * i, "standard_error": 0.005}
+        for rho in (0.0, 0.9) for i, f in enumerate((0.1, 1.0)) for m in ("shared-bottom", "mmoe")
+    ]
+    fig = plot_transfer_gains(rows)
+    assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["ρ = 0", "ρ = 0.9"]
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["shared-bottom", "mmoe"]
+    assert fig.axes[0].get_xscale() == "log"
+    with pytest.raises(ValueError, match="task 'click'"):
+        plot_transfer_gains(rows, task="click")

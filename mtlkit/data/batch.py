@@ -21,9 +21,11 @@ key                          dtype, shape            meaning
 Optional keys models ignore: ``is_cold_item`` bool (B,), ``timestamp`` int64 (B,),
 ``item_content`` int64 (B,) (the target item's row in ``schema.item_text_embeddings`` /
 ``schema.item_titles``, also for cold items), ``is_bot`` bool (B,), ``is_female`` bool (B,)
-(when the users table has a gender column) and the synthetic ground
-truth ``true_click_prob`` / ``true_cvr`` / ``true_purchase_prob`` float32 (B,) (NaN on sampled
-negatives, which were never shown).
+(when the users table has a gender column) and the synthetic ground truth float32 (B,) (NaN on
+sampled negatives, which were never shown): the generator's ``true_click_prob`` / ``true_cvr`` /
+``true_purchase_prob``, which include the impression's hidden intent, and the achievable bound
+``bayes_click_prob`` / ``bayes_cvr`` / ``bayes_purchase_prob``, the same probabilities with the
+intent integrated out (see :func:`mtlkit.data.synthetic.make_recsys_funnel`).
 
 Item indices. All items the builder knows (the ``items`` table and the interactions) get a
 *catalog* index 1..n_items-1; the items seen in the training split come first
@@ -66,7 +68,9 @@ TIMESTAMP: Final = "timestamp"
 ITEM_CONTENT: Final = "item_content"
 IS_BOT: Final = "is_bot"
 IS_FEMALE: Final = "is_female"  # the user's gender is "F" (when the users table has gender)
-GROUND_TRUTH = (C.TRUE_CLICK_PROB, C.TRUE_CVR, C.TRUE_PURCHASE_PROB)  # synthetic funnel only
+GROUND_TRUTH = (  # synthetic funnel only: the generator's probabilities, and the achievable bound
+    C.TRUE_CLICK_PROB, C.TRUE_CVR, C.TRUE_PURCHASE_PROB, C.BAYES_CLICK_PROB, C.BAYES_CVR, C.BAYES_PURCHASE_PROB,
+)  # fmt: skip
 
 
 class Batch(TypedDict, total=False):

@@ -39,6 +39,11 @@ IS_BOT = "is_bot"  # nuisance user attribute (never a model input by default)
 TRUE_CLICK_PROB = "true_click_prob"  # ground truth P(click)
 TRUE_CVR = "true_cvr"  # ground truth P(purchase | click)
 TRUE_PURCHASE_PROB = "true_purchase_prob"  # ground truth P(click and purchase) = CTCVR
+# The achievable bound: the same probabilities given only what a model can know (the hidden
+# intent η integrated out), the best any model can predict
+BAYES_CLICK_PROB = "bayes_click_prob"  # E_η[P(click)]
+BAYES_CVR = "bayes_cvr"  # P(purchase | click) = E_η[P(click) P(purchase | click)] / E_η[P(click)]
+BAYES_PURCHASE_PROB = "bayes_purchase_prob"  # E_η[P(click) P(purchase | click)] = the CTCVR bound
 
 # More task names
 WATCH = "watch"  # alias of the implicit "click" task for MovieLens-style positives

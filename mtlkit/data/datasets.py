@@ -39,17 +39,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
-from mtlkit.checks import ArgumentTypeError, check_choice
+from mtlkit.checks import ArgumentTypeError, check_choice, check_number
 from mtlkit.data import columns as C
-from mtlkit.data.batch import DENSE, SPARSE
+from mtlkit.data.batch import DENSE, LABEL_MASK, SPARSE, USER
 from mtlkit.data.builder import build_multitask_data
 from mtlkit.data.schema import FeatureSchema, TaskSpec
 from mtlkit.data.synthetic import make_correlated_tasks, make_recsys_funnel
 from mtlkit.data.tensors import MultiTaskData, TensorSamples, split_statistics
 
 __all__ = [
-    "DATASETS", "FUNNEL_SIZES", "MMOE_SIZES", "SIZES", "dataset_parameters", "drop_input_fields", "load_dataset",
+    "DATASETS", "FUNNEL_SIZES", "MMOE_SIZES", "SIZES", "dataset_parameters", "drop_input_fields", "keep_labels_of_users",
+    "load_dataset",
 ]  # fmt: skip
 
 SIZES = ("quick", "full")
@@ -333,3 +335,32 @@ def drop_input_fields(data: MultiTaskData, drop_features: Sequence[str], *, data
     if "dense_stats" in info:
         info["dense_stats"] = {f: v for f, v in info["dense_stats"].items() if f in schema.dense_fields}
     return dataclasses.replace(data, schema=schema, info=info, **splits)
+
+
+def keep_labels_of_users(data: MultiTaskData, task: str, fraction: float, *, seed: int = 0,
+                         splits: Sequence[str] = ("train", "valid")) -> MultiTaskData:
+    """``data`` in which ``task``'s labels are observed for a random ``fraction`` of the users only.
+
+    A label-scarcity knob: e.g. purchases observed for 10 % of the users, as when only some
+    users' conversions are tracked. The users are drawn once (seeded) from the schema's user
+    indices and the same users keep their labels in every split of ``splits``; the other
+    users' ``task`` labels become unobserved (``label_mask`` False). Splits not listed (by
+    default the test split) keep every label, so a model is scored on everyone.
+
+    Returns a new :class:`~mtlkit.data.tensors.MultiTaskData`; ``info["label_fraction"]``
+    records ``{task: fraction}``.
+    """
+    fraction = check_number("fraction", fraction, low=0.0, high=1.0, low_open=True)
+    column = list(data.schema.task_names).index(check_choice("task", task, data.schema.task_names))
+    n_users = data.schema.n_users - 1
+    kept = torch.zeros(data.schema.n_users, dtype=torch.bool)  # by user index; 0 (unknown) never kept
+    chosen = np.random.default_rng(seed).permutation(n_users)[: max(1, round(fraction * n_users))] + 1
+    kept[torch.from_numpy(chosen)] = True
+    changed = {}
+    for part in splits:
+        samples = getattr(data, check_choice("splits", part, ("train", "valid", "test")))
+        mask = samples[LABEL_MASK].clone()
+        mask[:, column] &= kept[samples[USER]]
+        changed[part] = TensorSamples({**samples.to_dict(), LABEL_MASK: mask})
+    info = dict(data.info, label_fraction={**data.info.get("label_fraction", {}), task: fraction})
+    return dataclasses.replace(data, info=info, **changed)

@@ -40,7 +40,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from mtlkit.checks import check_int, check_number
 
@@ -57,6 +57,7 @@ __all__ = [
     "plot_gradient_conflict",
     "plot_validation_metrics",
     "plot_pareto",
+    "plot_transfer_gains",
     "history_tasks",
     "conflict_pairs",
 ]
@@ -715,4 +716,50 @@ def plot_pareto(front: Any, trajectories: Mapping[str, Any], *, highlight: str |
     ax.legend(fontsize=8, loc="upper right")
     where = "" if step is None else f" — step {step}"
     ax.set_title(f"weighting strategies on the Pareto front{where}", fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- transfer experiment
+def plot_transfer_gains(rows: Sequence[Mapping[str, Any]], *, task: str = "purchase", metric: str = "auc",
+                        baseline: str = "single") -> Figure:
+    """Gain of each shared model over the single-task baseline, by label scarcity, one panel per ρ.
+
+    Args:
+        rows: one mapping per (relatedness, label_fraction, model) with keys ``relatedness``,
+            ``label_fraction``, ``model``, ``task``, ``metric``, ``gain`` (paired mean, > 0 =
+            better than ``baseline``) and ``standard_error`` — the rows of
+            ``benchmarks/reproduce_transfer.py``'s results or of notebook 09.
+        task, metric: which rows to draw.
+        baseline: the model the gains are measured against (named in the y label).
+
+    Returns:
+        a figure: x = share of users with observed labels (log scale), y = gain ± 1 SE, a line
+        per model, a dashed zero line (no transfer); above it sharing helps, below it hurts.
+    """
+    chosen = [r for r in rows if r["task"] == task and r["metric"] == metric]
+    if not chosen:
+        raise ValueError(f"rows must hold rows of task {task!r} and metric {metric!r}, got none")
+    relatedness = sorted({float(r["relatedness"]) for r in chosen})
+    models = list(dict.fromkeys(r["model"] for r in chosen))
+    fig = NotebookFigure(figsize=(3.2 * len(relatedness) + 0.6, 3.2), layout="constrained")
+    axes = fig.subplots(1, len(relatedness), squeeze=False, sharey=True)[0]
+    for ax, rho in zip(axes, relatedness):
+        ax.axhline(0.0, color="#555555", linestyle="--", linewidth=1)
+        for i, model in enumerate(models):
+            line = sorted((r for r in chosen if float(r["relatedness"]) == rho and r["model"] == model),
+                          key=lambda r: r["label_fraction"])
+            if not line:
+                continue
+            xs = [r["label_fraction"] for r in line]
+            ax.errorbar(xs, [r["gain"] for r in line], yerr=[r["standard_error"] for r in line], marker="o",
+                        capsize=3, color=_palette(i), linestyle=_linestyle(i), label=model)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({r["label_fraction"] for r in chosen}))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.0%}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"ρ = {rho:g}", fontsize=10)
+        ax.set_xlabel(f"users with {task} labels")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"{task} {metric} − {baseline} (± 1 SE)")
+    axes[-1].legend(fontsize=8)
     return fig

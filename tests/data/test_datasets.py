@@ -216,3 +216,26 @@ def test_movielens_100k(shared_data_dir):
         + f"; like rate (train) {like_rate:.4f}; mean history length "
         + ", ".join(f"{s} {info['splits'][s]['mean_history_length']:.2f}" for s in data.splits)
     )
+
+
+def test_keep_labels_of_users_hides_a_task_for_the_other_users():
+    from mtlkit.data.batch import LABEL_MASK, USER
+    from mtlkit.data.datasets import keep_labels_of_users
+
+    data = load_dataset("synthetic-funnel", n_users=120, n_items=40, seq_len=2)
+    scarce = keep_labels_of_users(data, "purchase", 0.25, seed=1)
+    j = data.schema.task_names.index("purchase")
+    kept_train = set(scarce.train[USER][scarce.train[LABEL_MASK][:, j]].tolist())
+    kept_valid = set(scarce.valid[USER][scarce.valid[LABEL_MASK][:, j]].tolist())
+    assert len(kept_train) == 30 and kept_valid <= kept_train  # the same users in every scarce split
+    assert torch.equal(scarce.test[LABEL_MASK], data.test[LABEL_MASK])  # scored on everyone
+    other = [k for k in range(len(data.schema.task_names)) if k != j]
+    assert torch.equal(scarce.train[LABEL_MASK][:, other], data.train[LABEL_MASK][:, other])
+    observed = data.train[LABEL_MASK][:, j] & torch.isin(data.train[USER], torch.tensor(sorted(kept_train)))
+    assert torch.equal(scarce.train[LABEL_MASK][:, j], observed)
+    assert scarce.info["label_fraction"] == {"purchase": 0.25}
+    assert keep_labels_of_users(data, "purchase", 1.0).train[LABEL_MASK].sum() == data.train[LABEL_MASK].sum()
+    with pytest.raises(ValueError, match="fraction"):
+        keep_labels_of_users(data, "purchase", 0.0)
+    with pytest.raises(ValueError, match="task"):
+        keep_labels_of_users(data, "nope", 0.5)

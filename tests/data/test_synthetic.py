@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from mtlkit.data import columns as C
-from mtlkit.data.synthetic import CATEGORY_WORDS, FILLER_WORDS, make_correlated_tasks, make_recsys_funnel
+from mtlkit.data.synthetic import (
+    CATEGORY_WORDS,
+    FILLER_WORDS,
+    intent_expectations,
+    make_correlated_tasks,
+    make_recsys_funnel,
+)
 
 # ---------------------------------------------------------------------------------------------
 # make_correlated_tasks (Ma et al., KDD 2018)
@@ -132,7 +138,7 @@ def test_funnel_tables(world):
     d, items, users = world.interactions, world.items, world.users
     assert list(d.columns) == [
         C.USER_ID, C.ITEM_ID, C.TIMESTAMP, C.CLICK, C.PURCHASE, C.RATING,
-        C.TRUE_CLICK_PROB, C.TRUE_CVR, C.TRUE_PURCHASE_PROB,
+        C.TRUE_CLICK_PROB, C.TRUE_CVR, C.TRUE_PURCHASE_PROB, C.BAYES_CLICK_PROB, C.BAYES_CVR, C.BAYES_PURCHASE_PROB,
     ]  # fmt: skip
     assert list(items.columns) == [C.ITEM_ID, C.CATEGORY, C.TITLE, C.PRICE, C.IS_COLD]
     assert list(users.columns) == [C.USER_ID, C.AGE_BUCKET, C.REGION, C.DEVICE, C.IS_BOT]
@@ -254,3 +260,47 @@ def test_funnel_rejects_bad_sizes():
         make_recsys_funnel(1, 20)
     with pytest.raises(ValueError, match="n_items"):
         make_recsys_funnel(20, 1.5)
+
+
+# --------------------------------------------------------------------------- the achievable bound
+@pytest.mark.parametrize("a, b, s", [(-3.2, -2.3, 1.0), (0.0, 0.0, 0.0), (2.5, -4.0, 2.0), (-8.0, 3.0, 0.5)])
+def test_intent_expectations_match_adaptive_quadrature(a, b, s):
+    from scipy import integrate, stats
+
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    click = integrate.quad(lambda e: sigmoid(a + e) * stats.norm.pdf(e), -np.inf, np.inf, epsabs=1e-13)[0]
+    ctcvr = integrate.quad(lambda e: sigmoid(a + e) * sigmoid(b + s * e) * stats.norm.pdf(e), -np.inf, np.inf,
+                           epsabs=1e-13)[0]
+    p_click, p_ctcvr = intent_expectations(np.array([a]), np.array([b]), s)
+    assert p_click[0] == pytest.approx(click, abs=1e-8)
+    assert p_ctcvr[0] == pytest.approx(ctcvr, abs=1e-8)
+
+
+def test_the_bound_means_equal_the_label_rates(world):
+    """Law of total expectation: E[P(y | obs)] = E[y]; within 4 standard errors of the sample mean."""
+    d = world.interactions
+    bought = ((d[C.CLICK] == 1) & (d[C.PURCHASE] == 1)).astype(float)
+    clicked = d[d[C.CLICK] == 1]
+    for label, bound in ((d[C.CLICK], d[C.BAYES_CLICK_PROB]), (bought, d[C.BAYES_PURCHASE_PROB]),
+                         (clicked[C.PURCHASE], clicked[C.BAYES_CVR])):
+        standard_error = label.std() / np.sqrt(len(label))
+        assert abs(bound.mean() - label.mean()) < 4 * standard_error
+
+
+def test_without_selection_bias_the_cvr_bound_is_the_true_cvr():
+    d = make_recsys_funnel(200, 80, seed=3, selection_bias=0.0).interactions
+    np.testing.assert_allclose(d[C.BAYES_CVR], d[C.TRUE_CVR], rtol=1e-10)
+    biased = make_recsys_funnel(200, 80, seed=3, selection_bias=1.0).interactions
+    assert biased[C.BAYES_CVR].mean() > biased[C.TRUE_CVR].mean()  # clicks select high intent
+
+
+def test_the_bound_auc_lies_between_chance_and_the_true_probability_auc(world):
+    from sklearn.metrics import roc_auc_score
+
+    d = world.interactions
+    bought = (d[C.CLICK] == 1) & (d[C.PURCHASE] == 1)
+    for label, bound, truth in ((d[C.CLICK], C.BAYES_CLICK_PROB, C.TRUE_CLICK_PROB),
+                                (bought, C.BAYES_PURCHASE_PROB, C.TRUE_PURCHASE_PROB)):
+        assert 0.5 < roc_auc_score(label, d[bound]) < roc_auc_score(label, d[truth])

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
+import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -18,6 +24,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 RESULTS = ROOT / "benchmarks" / "results"
+#: Libraries whose versions every results file records (a rerun elsewhere can be compared).
+VERSIONED_PACKAGES = ("torch", "numpy", "pandas", "scikit-learn", "transformers")
+_STARTED = (time.perf_counter(), time.process_time())  # this script's start: wall and CPU clocks
 SHARED_DATA = ROOT.parent / "shared" / "data"  # local copies of real data, if any
 
 NOISE_NOTE = (
@@ -34,28 +43,78 @@ def device_description(device: torch.device) -> str:
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
 
 
-def header(title: str, device: torch.device, lines: Sequence[str] = ()) -> list[str]:
-    """The first lines of every results file: title, device, torch version and date."""
+def _git(*args: str) -> str:
+    """A git command's output in the checkout ("" where git or the repository is absent)."""
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance(device: torch.device, seeds: Sequence[int] | None = None) -> dict[str, Any]:
+    """What produced a result: commit (and whether the tree had uncommitted changes), library
+    versions, threads, device, seeds, the command, and the run's wall and CPU time so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of a pool, once joined
+    return {
+        "commit": _git("rev-parse", "--short=12", "HEAD") or "unknown",
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "versions": {"python": platform.python_version(),
+                     **{name: _version(name) for name in VERSIONED_PACKAGES}},
+        "threads": torch.get_num_threads(),
+        "device": device_description(device),
+        "seeds": None if seeds is None else [int(s) for s in seeds],
+        "command": command_line(),
+        "wall_seconds": round(time.perf_counter() - _STARTED[0], 1),
+        "cpu_seconds": round(time.process_time() - _STARTED[1] + usage.ru_utime + usage.ru_stime, 1),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def provenance_lines(record: dict[str, Any]) -> list[str]:
+    """The provenance as the bullet lines of a results file's header."""
+    versions = ", ".join(f"{name} {version}" for name, version in record["versions"].items())
     return [
-        f"### {title}",
-        "",
-        f"- device: {device_description(device)}",
-        f"- torch {torch.__version__}, Python {platform.python_version()}, "
-        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        *[f"- {line}" for line in lines],
-        "",
+        f"device: {record['device']}",
+        f"commit {record['commit']}{' (with uncommitted changes)' if record['dirty'] else ''}; {versions}",
+        *([f"seeds: {record['seeds']}"] if record["seeds"] is not None else []),
+        f"command: {record['command']}",
+        f"run time: {record['wall_seconds']:,.0f} s wall, {record['cpu_seconds']:,.0f} s CPU; {record['date']}",
     ]
 
 
-def write_report(report: str, name: str, device: torch.device, quick: bool, output: Path | None) -> Path | None:
+def header(title: str, device: torch.device, lines: Sequence[str] = (), *,
+           seeds: Sequence[int] | None = None) -> list[str]:
+    """The first lines of every results file: the title, the script's own setup ``lines`` and
+    the provenance (:func:`provenance`), measured when the header is written (at the end)."""
+    return [f"### {title}", "", *[f"- {line}" for line in [*lines, *provenance_lines(provenance(device, seeds))]], ""]
+
+
+def write_report(report: str, name: str, device: torch.device, quick: bool, output: Path | None, *,
+                 seeds: Sequence[int] | None = None, readme: Sequence[str] | None = None,
+                 data: Any = None) -> Path | None:
     """Print the report; write it to ``output`` (default ``results/<name>-<device>.md``, not with
-    --quick) and return where it went (None: printed only)."""
+    --quick) and return where it went (None: printed only).
+
+    Beside the Markdown, ``<name>-<device>.json`` holds the provenance, ``readme`` (the lines
+    ``render_results.py`` copies into the README's Results section — tables and verdicts the
+    script computed) and ``data`` (the raw per-seed numbers).
+    """
     print(report)
     if output is None and not quick:
         output = RESULTS / f"{name}-{device.type}.md"
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(report, encoding="utf-8")
+        sidecar = {"provenance": provenance(device, seeds), "readme": list(readme or []), "data": data}
+        output.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, ensure_ascii=False) + "\n",
+                                               encoding="utf-8")
         print(f"written to {output}")
     return output
 

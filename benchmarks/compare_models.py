@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from _common import command_line, SHARED_DATA, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import SHARED_DATA, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import columns as C
 from mtlkit.data import load_dataset
 from mtlkit.metrics import higher_is_better, roc_auc
@@ -527,7 +527,6 @@ def main(argv: list[str] | None = None) -> str:
             ),
             "seconds / run: wall-clock training time of one model and seed, on a shared machine (noisy)",
             *([f"left out as undefined on every seed: {', '.join(dropped)} ({GAUC_NOTE})"] if dropped else []),
-            "command: " + command_line(),
         ],
     )
     report = "\n".join(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from _common import command_line, NOISE_NOTE, header, set_threads, write_report  # noqa: I001
+from _common import NOISE_NOTE, header, set_threads, write_report  # noqa: I001
 from mtlkit.data.synthetic import make_recsys_funnel
 from mtlkit.data.text import embed_texts
 
@@ -82,7 +82,6 @@ def main(argv: list[str] | None = None) -> str:
                 "this process (CPU rows only): unlike the wall clock, other work on the machine does "
                 "not lower it",
                 NOISE_NOTE,
-                "command: " + command_line(),
             ],
         )
         + lines

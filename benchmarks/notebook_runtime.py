@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from _common import command_line, NOISE_NOTE, ROOT, header, write_report  # noqa: I001
+from _common import NOISE_NOTE, ROOT, header, write_report  # noqa: I001
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 
@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> str:
                 "parameters: " + (f"full (`QUICK=False, DEVICE={args.device!r}`)" if args.full
                                   else "the notebooks' defaults (quick)"),
                 NOISE_NOTE,
-                "command: " + command_line(),
             ],
         )
         + lines

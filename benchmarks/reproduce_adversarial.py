@@ -27,7 +27,7 @@ import statistics
 import time
 from pathlib import Path
 
-from _common import SHARED_DATA, command_line, fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import SHARED_DATA, fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.summaries import macro_average
 
@@ -173,7 +173,6 @@ def main(argv: list[str] | None = None) -> str:
                  "rows of the other users, scored on the same held-out rows (`Trainer.probe_adversary`)"),
                 (f"λ ∈ {{{', '.join(f'{s:g}' for s in lambdas)}}}; mean ± std over {len(seeds)} seeds "
                  "(data, split and model)"),
-                "command: " + command_line(),
             ],
         )
         + [f"**Paper's claim.** {CLAIM}.", "", f"**Caution from the literature.** {CAUTION}.", ""]

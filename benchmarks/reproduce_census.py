@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from _common import command_line, SHARED_DATA, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import SHARED_DATA, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data.census import build_census_multitask, load_census_income
 from mtlkit.metrics import roc_auc
 
@@ -199,7 +199,6 @@ def main(argv: list[str] | None = None) -> str:
                 "restored; test scored once",
                 f"models ({args.capacity} capacity): {', '.join(f'{m} {model_kwargs[m]}' for m in models)}; shared: {common}",
                 f"mean ± std over {len(seeds)} seeds; the tree baseline is deterministic (one run)",
-                "command: " + command_line(),
             ],
         )
         + lines

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import SHARED_DATA, command_line, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import SHARED_DATA, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.data.datasets import drop_input_fields
 from mtlkit.data.tensors import MultiTaskData, TensorSamples
@@ -245,7 +245,6 @@ def main(argv: list[str] | None = None) -> str:
                 f"mean ± std over {len(seeds)} seed(s) ("
                 + ("world, split and model" if args.data == "synthetic-funnel" else "sampled negatives and model; the split is fixed")
                 + ")",
-                "command: " + command_line(),
             ],
         )
         + lines

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from _common import command_line, fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.metrics import roc_auc
 
@@ -132,7 +132,6 @@ def main(argv: list[str] | None = None) -> str:
                 + f", seq_len {seq_len}, temporal split; scored on the test split's every impression",
                 f"training: {epochs} epochs, batch 512, Adam lr 1e-3, equal weighting, default model configs",
                 f"mean ± std over {len(seeds)} seeds (world, split and model)",
-                "command: " + command_line(),
             ],
         )
         + lines

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import command_line, RESULTS, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import RESULTS, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.data.batch import DENSE, LABELS
 
@@ -213,7 +213,6 @@ def main(argv: list[str] | None = None) -> str:
                 ),
                 f"models: {', '.join(f'{m} {MODEL_KWARGS[m]}' for m in models)}; shared: {COMMON}",
                 f"mean ± std over {len(seeds)} seeds (data and model seed)",
-                "command: " + command_line(),
             ],
         )
         + lines

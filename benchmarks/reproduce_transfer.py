@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from _common import command_line, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.stats import VERDICT_RULE, gap_closed
 from mtlkit.transfer import DENSE_TASK, MODELS, SPARSE_TASK, TransferSetting, compare_with_single, run_cell
 
@@ -134,7 +134,6 @@ def main(argv: Sequence[str] | None = None) -> str:
             f"{len(seeds)} seeds per cell (world, split, label subset and initial weights); verdict: {VERDICT_RULE}",
             "gain = shared − single test AUC, paired by seed, mean ± standard error (seeds where the shared model "
             "was better / seeds); share of gap closed = (AUC − 0.5) / (bound AUC − 0.5)",
-            "command: " + command_line(),
         ],
     )
     lines += [f"**Expectation from the literature.** {EXPECTATION}.", ""]

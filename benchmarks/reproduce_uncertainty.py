@@ -21,7 +21,7 @@ import math
 import numpy as np
 import torch
 
-from _common import command_line, fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.data.samples import (
     DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, LABEL_MASK, LABELS, SPARSE, USER,
     FeatureSchema, MultiTaskData, TaskSpec, TensorSamples,
@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> str:
                 f"model: shared-bottom (bottom 64, towers 32, no dropout); weighting `uncertainty`; "
                 f"{epochs} epochs, batch 256, Adam lr 5e-3",
                 f"mean ± std over {len(seeds)} seeds",
-                "command: " + command_line(),
             ],
         )
         + lines

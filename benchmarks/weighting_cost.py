@@ -18,11 +18,7 @@ version and date in its header). The model is defined here, so the benchmark dep
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from mtlkit.weighting import WEIGHTINGS, make_weighting  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _common import header, write_report  # noqa: I001  (adds the checkout to sys.path)
+from mtlkit.weighting import WEIGHTINGS, make_weighting
 
 
 @dataclass
@@ -123,13 +116,6 @@ def time_strategies(n_tasks: int, setting: Setting, device: torch.device) -> dic
     return samples
 
 
-def device_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    threads = torch.get_num_threads()
-    return f"CPU ({platform.machine()}, {os.cpu_count()} cores, torch threads {threads})"
-
-
 def markdown_table(n_tasks: int, samples: dict[tuple[str, bool], list[float]]) -> str:
     """Median ms/step and the median, over rounds, of its ratio to equal weighting's."""
     base = samples["equal", False]
@@ -166,33 +152,23 @@ def main(argv: list[str] | None = None) -> str:
     setting = QUICK if args.quick else Setting()
     task_counts = args.tasks or ([2] if args.quick else [2, 3])
 
-    header = [
-        "### Cost of a training step per weighting strategy",
-        "",
-        f"- device: {device_description(device)}",
-        f"- torch {torch.__version__}, Python {platform.python_version()}, "
-        f"{datetime.date.today().isoformat()}",
-        f"- model: shared-bottom MLP ({setting.d_in} → {setting.d_hidden} → {setting.d_hidden}, "
-        f"towers {setting.d_hidden} → {setting.d_hidden // 2} → 1), batch {setting.batch_size}, "
-        f"Adam; median over {setting.rounds} interleaved rounds of {setting.steps_per_round} steps "
-        "(× equal: median of the per-round ratios to equal weighting without diagnostics)",
-        "- a step is zero_grad + forward + strategy.backward + optimizer.step; "
-        "\"with diagnostics\" also records per-task gradient norms and cosines",
-        "",
-    ]
     tables = []
     for n_tasks in task_counts:
         tables.append(markdown_table(n_tasks, time_strategies(n_tasks, setting, device)))
-    report = "\n".join(header) + "\n" + "\n\n".join(tables) + "\n"
-    print(report)
-
-    output = args.output
-    if output is None and not args.quick:
-        output = RESULTS / f"weighting_cost-{device.type}.md"
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(report, encoding="utf-8")
-        print(f"written to {output}")
+    lines = header(
+        "Cost of a training step per weighting strategy",
+        device,
+        [
+            f"model: shared-bottom MLP ({setting.d_in} → {setting.d_hidden} → {setting.d_hidden}, "
+            f"towers {setting.d_hidden} → {setting.d_hidden // 2} → 1), batch {setting.batch_size}, "
+            f"Adam; median over {setting.rounds} interleaved rounds of {setting.steps_per_round} steps "
+            "(× equal: median of the per-round ratios to equal weighting without diagnostics)",
+            "a step is zero_grad + forward + strategy.backward + optimizer.step; "
+            "\"with diagnostics\" also records per-task gradient norms and cosines",
+        ],
+    )
+    report = "\n".join(lines) + "\n" + "\n\n".join(tables) + "\n"
+    write_report(report, "weighting_cost", device, args.quick, args.output)
     return report
 
 

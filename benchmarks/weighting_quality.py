@@ -42,7 +42,6 @@ from collections.abc import Mapping, Sequence
 
 from _common import (
     NOISE_NOTE,
-    command_line,
     fit_and_test,
     header,
     mean_std,
@@ -301,7 +300,6 @@ def main(argv: list[str] | None = None) -> str:
         seeds_text,
         "clearly better/worse: |mean − mean(equal)| > 2 × the larger of the two standard deviations",
         NOISE_NOTE,
-        "command: " + command_line(),
     ]
     report = "\n".join(
         header("Task-balancing strategies: MMoE quality on the synthetic funnel", device, setup)

@@ -279,3 +279,22 @@ def test_output_biases_start_each_task_at_its_base_rate(name, schema, batch):
         model.init_output_biases(labels[:, :2])
     with pytest.raises(ValueError, match="label_mask"):
         model.init_output_biases(labels, mask[:, :2])
+
+
+@pytest.mark.parametrize("batch_size, n_experts, width", [(1, 1, 3), (7, 4, 16), (64, 8, 128)])
+def test_mix_experts_equals_the_einsum_and_a_loop(batch_size, n_experts, width):
+    """The broadcast-and-sum mixture is the einsum it replaced, values and gradients alike."""
+    from mtlkit.models.experts import mix_experts
+
+    gate = torch.softmax(torch.randn(batch_size, n_experts, dtype=torch.float64), -1).requires_grad_()
+    experts = torch.randn(batch_size, n_experts, width, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(batch_size, width, dtype=torch.float64)
+    mixed = mix_experts(gate, experts)
+    reference = torch.einsum("bn,bnd->bd", gate, experts)
+    loop = sum(gate[:, k : k + 1] * experts[:, k] for k in range(n_experts))
+    torch.testing.assert_close(mixed, reference, rtol=0, atol=1e-12)
+    torch.testing.assert_close(mixed, loop, rtol=0, atol=1e-12)
+    grads = torch.autograd.grad((mixed * weights).sum(), (gate, experts))
+    reference_grads = torch.autograd.grad((reference * weights).sum(), (gate, experts))
+    for ours, theirs in zip(grads, reference_grads):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)

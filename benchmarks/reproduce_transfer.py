@@ -17,7 +17,6 @@ Writes ``results/transfer-<device>.md``, ``.json`` (every cell) and ``.png`` (th
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -132,18 +131,28 @@ def main(argv: Sequence[str] | None = None) -> str:
             "parameters: " + ", ".join(f"{m} {parameters[m]:,}" for m in MODELS)
             + "; seconds per run: " + ", ".join(f"{m} {seconds[m]:.1f}" for m in MODELS),
             f"{len(seeds)} seeds per cell (world, split, label subset and initial weights); verdict: {VERDICT_RULE}",
+            f"jobs: {args.jobs} worker processes, one torch thread each",
             "gain = shared − single test AUC, paired by seed, mean ± standard error (seeds where the shared model "
             "was better / seeds); share of gap closed = (AUC − 0.5) / (bound AUC − 0.5)",
         ],
+        seeds=seeds,
     )
     lines += [f"**Expectation from the literature.** {EXPECTATION}.", ""]
     lines += [f"#### Sparse task: {SPARSE_TASK} (CTCVR)", "", *_table(cells, rows, SPARSE_TASK), ""]
     lines += [f"#### Dense task: {DENSE_TASK} (does sharing cost it anything?)", "", *_table(cells, rows, DENSE_TASK), ""]
     lines += ["#### What the grid shows (counted from the verdicts)", "", *summary_sentences(rows), ""]
     report = "\n".join(lines) + "\n"
-    output = write_report(report, "transfer", device, args.quick, args.output)
+    readme = [
+        f"{len(seeds)} seeds per cell; at most {setting.epochs} epochs, the best validation purchase AUC kept; "
+        f"gain = shared − single test AUC paired by seed ± standard error, verdict by the kit's rule.",
+        "",
+        *_table(cells, rows, SPARSE_TASK),
+        "",
+        *summary_sentences(rows),
+    ]
+    output = write_report(report, "transfer", device, args.quick, args.output, seeds=seeds, readme=readme,
+                          data={"cells": cells, "rows": rows})
     if output is not None:
-        output.with_suffix(".json").write_text(json.dumps({"cells": cells, "rows": rows}, indent=1) + "\n")
         from mtlkit.viz import plot_transfer_gains
 
         figure = plot_transfer_gains(rows, task=SPARSE_TASK)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 from _common import header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
 from mtlkit.stats import VERDICT_RULE, gap_closed
-from mtlkit.transfer import DENSE_TASK, MODELS, SPARSE_TASK, TransferSetting, compare_with_single, run_cell
+from mtlkit.transfer import DENSE_TASK, MODELS, SPARSE_TASK, TransferSetting, compare_with_single, run_cells
 
 RELATEDNESS = (-0.5, 0.0, 0.5, 0.9)
 FRACTIONS = (1.0, 0.3, 0.1, 0.03)
@@ -33,14 +32,6 @@ EXPECTATION = (
     "most when its labels are scarce and the tasks are related, and hurts (negative transfer) when they are "
     "unrelated or opposed; gated experts (MMoE, PLE) lose less than a shared bottom there"
 )
-
-
-def _run(job: tuple[TransferSetting, int, str, int]) -> dict:
-    import torch
-
-    setting, seed, device, threads = job
-    torch.set_num_threads(threads)
-    return run_cell(setting, seed, device=device)
 
 
 def comparison_rows(cells: Sequence[dict]) -> list[dict]:
@@ -110,9 +101,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     fractions = QUICK["fractions"] if args.quick else FRACTIONS
     extra = {"world": QUICK["world"], "epochs": QUICK["epochs"]} if args.quick else {}
     settings = [TransferSetting(rho, fraction, **extra) for rho in relatedness for fraction in fractions]
-    jobs = [(setting, seed, device.type, 1) for setting in settings for seed in seeds]
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        cells = list(pool.map(_run, jobs))
+    cells = run_cells(settings, seeds, jobs=max(1, args.jobs), device=device.type)
     rows = comparison_rows(cells)
     parameters = {name: cells[0]["models"][name]["parameters"] for name in MODELS}
     seconds = {name: statistics.fmean(c["models"][name]["seconds"] for c in cells) for name in MODELS}

@@ -19,6 +19,7 @@ compared with the single-task baseline *paired by seed* (:func:`mtlkit.stats.pai
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,12 +31,16 @@ from mtlkit.data import columns as C
 from mtlkit.stats import PairedComparison, bound_metrics, paired_comparison, trivial_metrics
 
 __all__ = [
+    "DEMO_MODELS",
+    "DEMO_SETTINGS",
     "DENSE_TASK",
     "MODELS",
     "SPARSE_TASK",
     "TransferSetting",
     "compare_with_single",
+    "report_lines",
     "run_cell",
+    "run_cells",
 ]
 
 DENSE_TASK, SPARSE_TASK = C.CLICK, C.PURCHASE
@@ -131,3 +136,51 @@ def compare_with_single(cells: Iterable[Mapping[str, Any]], task: str, metric: s
                                 higher_is_better=higher)
         for name in shared
     }
+
+
+def run_cells(settings: Sequence[TransferSetting], seeds: Sequence[int], models: Sequence[str] = MODELS, *,
+              jobs: int = 1, device: str = "cpu") -> list[dict[str, Any]]:
+    """:func:`run_cell` for every setting and seed, in ``jobs`` worker processes (one torch thread
+    each, started fresh with ``spawn``; a worker's result does not depend on which one ran it)."""
+    tasks = [(setting, seed, tuple(models), device) for setting in settings for seed in seeds]
+    if jobs <= 1:
+        return [run_cell(setting, seed, models, device=device) for setting, seed, models, device in tasks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_run_one_thread, tasks))
+
+
+def _run_one_thread(task: tuple[TransferSetting, int, tuple[str, ...], str]) -> dict[str, Any]:
+    setting, seed, models, device = task
+    torch.set_num_threads(1)
+    return run_cell(setting, seed, models, device=device)
+
+
+def report_lines(cells: Sequence[Mapping[str, Any]], task: str = SPARSE_TASK) -> list[str]:
+    """A plain-text report of one setting's cells: each model's test AUC on ``task`` (mean ± std
+    over seeds) beside the bound and the share of the gap closed, then each shared model's paired
+    gain over the single-task one with its verdict."""
+    from mtlkit.stats import gap_closed
+
+    names = list(cells[0]["models"])
+    bound = statistics.fmean(c["bound"][task]["auc"] for c in cells)
+    lines = [f"  {'model':<14} {task + ' AUC':>16}  {'bound':>6}  {'gap closed':>10}"]
+    for name in names:
+        values = [c["models"][name]["test"][task]["auc"] for c in cells]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        closed = statistics.fmean(gap_closed(v, 0.5, c["bound"][task]["auc"]) for v, c in zip(values, cells))
+        lines.append(f"  {name:<14} {statistics.fmean(values):>8.4f} ± {spread:.4f}  {bound:>6.4f}  {closed:>10.0%}")
+    for name, comparison in compare_with_single(cells, task).items():
+        lines.append(f"  {name} − single: {comparison}")
+    return lines
+
+
+#: The demo's models and settings (``python -m mtlkit demo``): the cells of the full grid whose
+#: verdicts were stable across seeds (``benchmarks/results/transfer-cpu.md``).
+DEMO_MODELS = ("single", "shared-bottom", "mmoe")
+DEMO_SETTINGS = {
+    "related tasks, scarce purchase labels": TransferSetting(relatedness=0.9, label_fraction=0.1),
+    "opposed tasks, every purchase label": TransferSetting(relatedness=-0.5, label_fraction=1.0),
+}

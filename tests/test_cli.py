@@ -177,19 +177,24 @@ def test_a_real_process_exits_2_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_demo_compares_mmoe_with_the_single_task_baseline(tmp_path, capsys, monkeypatch):
-    import mtlkit.data
-    from mtlkit.data.datasets import load_dataset
+def test_demo_runs_the_transfer_experiment_and_prints_verdicts(capsys, monkeypatch):
+    from mtlkit import transfer
 
-    tiny = load_dataset("synthetic-funnel", **json.loads(TINY_DATA))
-    monkeypatch.setattr(mtlkit.data, "load_dataset", lambda *args, **kwargs: tiny)
-    status, out, _ = run(["demo", "--out", str(tmp_path), "--epochs", "1", "--device", "cpu", "--quiet"], capsys)
+    tiny = {"n_users": 80, "n_items": 30, "n_impressions": 2_000}
+    monkeypatch.setattr(transfer, "DEMO_SETTINGS", {
+        "related": transfer.TransferSetting(0.9, 0.3, world=tiny, seq_len=3, epochs=1),
+        "opposed": transfer.TransferSetting(-0.5, 1.0, world=tiny, seq_len=3, epochs=1),
+    })  # fmt: skip
+    status, out, _ = run(["demo", "--seeds", "2", "--jobs", "1", "--device", "cpu"], capsys)
     assert status == 0
     assert "all within tolerance" in out  # the self-check table comes first
-    assert "single" in out and "mmoe" in out
-    for task, metric in [("click", "auc"), ("purchase", "logloss"), ("rating", "rmse"), ("rating", "mae")]:
-        assert any(line.split()[:2] == [task, metric] for line in out.splitlines())
-    assert (tmp_path / "single" / "metrics.json").is_file() and (tmp_path / "mmoe" / "checkpoint.pt").is_file()
+    for words in ("related: task relatedness rho = 0.9, purchase labels for 30% of the users",
+                  "opposed: task relatedness rho = -0.5", "verdict rule:"):
+        assert words in out
+    for model in transfer.DEMO_MODELS:
+        assert any(line.split()[:1] == [model] for line in out.splitlines())
+    verdicts = [line for line in out.splitlines() if "− single:" in line]
+    assert len(verdicts) == 4 and all(line.rsplit(": ", 1)[1] in ("helps", "hurts", "within noise") for line in verdicts)
 
 
 def test_selfcheck_prints_the_agreement_table(capsys):

@@ -5,7 +5,8 @@ Ma et al., KDD 2018, §6.1 (and Tang et al., PLE, RecSys 2020, §5.3). Protocol:
 test; select the epoch on validation only (early stopping on the validation AUC of the
 first task, best epoch restored); report test AUC per task, mean ± std over seeds.
 SingleTask, SharedBottom, MMoE and PLE are trained with the kit's trainer, all with the same
-recipe (:data:`RECIPE`, chosen on the validation half: see the results file); a
+recipe (:data:`RECIPE`, chosen on the validation half: see the "Diagnostics" of
+``benchmarks/results/census-cpu.md`` as of commit ffc882f, which a rerun replaces); a
 gradient-boosted tree per task (``sklearn.ensemble.HistGradientBoostingClassifier``, 300
 iterations, categorical columns as categories) is the baseline a practitioner would try first.
 
@@ -67,7 +68,7 @@ CAPACITIES = {
     ),
     # Wider embeddings, bottom and towers. On the validation half (seed 0) a shared bottom of this
     # size reached .9545 income AUC against .9536 for the default one and .9549 for the tree
-    # (census-cpu.md of 2026-11, "Diagnostics"), at 2-3x the time per epoch.
+    # (census-cpu.md at commit ffc882f, "Diagnostics"), at 2-3x the time per epoch.
     "large": Capacity(
         common=dict(embedding_dim=16, tower_hidden=(64,), dropout=0.0),
         reference=dict(bottom_hidden=(256, 128)),
@@ -76,7 +77,7 @@ CAPACITIES = {
                "ple": lambda w: dict(n_levels=2, n_shared_experts=2, n_task_experts=2, expert_hidden=(w,))},
     ),
 }
-# The training recipe of every network, chosen on the validation half (results file,
+# The training recipe of every network, chosen on the validation half (census-cpu.md at ffc882f,
 # "Diagnostics"): a large batch with a large, cosine-decayed learning rate converges in 6
 # epochs, where batch 1024 at a constant 1e-3 was still improving after 8.
 RECIPE = dict(batch_size=4096, lr=1e-2, scheduler="cosine", patience=2)

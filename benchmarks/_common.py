@@ -6,6 +6,7 @@ import argparse
 import datetime
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import resource
@@ -22,6 +23,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from mtlkit.stats import VERDICT_RULE, PairedComparison, paired_comparison  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 #: Libraries whose versions every results file records (a rerun elsewhere can be compared).
@@ -77,6 +80,13 @@ def _version(package: str) -> str:
         return "absent"
 
 
+#: How each provenance line of a results file's header begins (:func:`provenance_lines`).
+PROVENANCE_PREFIXES = ("device: ", "commit ", "seeds: ", "command: ", "run time: ")
+#: Every line that carries a wall-clock measurement says so with these words (:func:`timing_line`),
+#: so a repeated run can be compared without them (:func:`stable_lines`).
+TIMING = "seconds per run"
+
+
 def provenance_lines(record: dict[str, Any]) -> list[str]:
     """The provenance as the bullet lines of a results file's header."""
     versions = ", ".join(f"{name} {version}" for name, version in record["versions"].items())
@@ -87,6 +97,27 @@ def provenance_lines(record: dict[str, Any]) -> list[str]:
         f"command: {record['command']}",
         f"run time: {record['wall_seconds']:,.0f} s wall, {record['cpu_seconds']:,.0f} s CPU; {record['date']}",
     ]
+
+
+def timing_line(seconds: dict[str, Sequence[float]], note: str = "wall clock") -> str:
+    """``"seconds per run (wall clock, …): a 5.2, b 7.9"``: the mean over seeds of each label's
+    run time. Timings go on such a line only, never into a table of results, because a rerun
+    on a shared machine legitimately changes them (:func:`stable_lines` drops the line)."""
+    return (f"{TIMING} ({note}; a shared machine, so noisy): "
+            + ", ".join(f"{label} {statistics.fmean(values):.1f}" for label, values in seconds.items()))
+
+
+def stable_lines(output: str) -> list[str]:
+    """The lines of a script's printed report that a repeated ``--quick`` run must reproduce exactly.
+
+    The report starts at its ``### `` title (progress lines before it are dropped); the
+    provenance lines (:data:`PROVENANCE_PREFIXES`: commit, run time, …) and every line with a
+    wall-clock measurement (:data:`TIMING`) legitimately differ and are left out.
+    """
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("### ")), len(lines))
+    return [line for line in lines[start:]
+            if not line.removeprefix("- ").startswith(PROVENANCE_PREFIXES) and TIMING not in line]
 
 
 def header(title: str, device: torch.device, lines: Sequence[str] = (), *,
@@ -119,6 +150,80 @@ def write_report(report: str, name: str, device: torch.device, quick: bool, outp
     return output
 
 
+def publish(title: str, device: torch.device, setup: Sequence[str], body: Sequence[str], *, name: str,
+            quick: bool, output: Path | None, seeds: Sequence[int] | None = None,
+            readme: Sequence[str] | None = None, data: Any = None) -> tuple[str, Path | None]:
+    """The end of every script: the report (:func:`header` with the ``setup`` lines, then ``body``),
+    printed and written by :func:`write_report`. Returns ``(report, where it went or None)``."""
+    report = "\n".join([*header(title, device, setup, seeds=seeds), *body]) + "\n"
+    return report, write_report(report, name, device, quick, output, seeds=seeds, readme=readme, data=data)
+
+
+# --------------------------------------------------------------------------- verdicts
+#: The header line every script with paired comparisons prints: the rule and how a cell reads.
+VERDICT_LINE = (f"verdicts: {VERDICT_RULE} (mtlkit.stats); a paired cell reads mean difference ± its standard "
+                "error (seeds on which the first was better / seeds) verdict")
+
+
+def compare(a: Sequence[float], b: Sequence[float], *, higher_is_better: bool = True) -> PairedComparison | None:
+    """:func:`mtlkit.stats.paired_comparison` of ``a`` with ``b`` (one value per seed, the same
+    seeds), over the seeds where both are defined (a NaN is an undefined metric, e.g. an AUC
+    of one class); None when no seed has both."""
+    pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True) if not (math.isnan(x) or math.isnan(y))]
+    if not pairs:
+        return None
+    return paired_comparison([x for x, _ in pairs], [y for _, y in pairs], higher_is_better=higher_is_better)
+
+
+#: The verdict's words for a value against a reference (a true value, chance, a deterministic baseline).
+ABOVE_BELOW = ("above", "below", "within noise of")
+
+
+def paired_numbers(comparison: PairedComparison | None, digits: int = 4) -> str:
+    """``"+0.0087 ± 0.0037 (4/5)"``: the mean difference ± its standard error and (seeds on which A
+    was better / seeds); ``"n/a"`` without a comparison."""
+    if comparison is None:
+        return "n/a"
+    error = "n/a" if math.isnan(comparison.standard_error) else f"{comparison.standard_error:.{digits}f}"
+    return f"{comparison.difference:+.{digits}f} ± {error} ({comparison.wins}/{comparison.n})"
+
+
+def paired_cell(comparison: PairedComparison | None, digits: int = 4, helps: str = "helps", hurts: str = "hurts",
+                noise: str = "within noise") -> str:
+    """``"+0.0087 ± 0.0037 (4/5) helps"``: :func:`paired_numbers` and the verdict in the words of
+    :func:`verdict_word`."""
+    if comparison is None:
+        return "n/a"
+    return f"{paired_numbers(comparison, digits)} {verdict_word(comparison, helps, hurts, noise)}"
+
+
+def verdict_word(comparison: PairedComparison | None, helps: str, hurts: str, noise: str = "within noise") -> str:
+    """The verdict in the words of the comparison at hand, e.g. ``verdict_word(c, "above", "below")``
+    for a comparison with a reference value rather than of two methods; "undefined" without one."""
+    if comparison is None:
+        return "undefined"
+    return {"helps": helps, "hurts": hurts}.get(comparison.verdict, noise)
+
+
+def paper_agreement(comparison: PairedComparison | None, expected: str = "helps") -> str:
+    """Whether a paired comparison agrees with a paper that finds the difference ``expected``
+    ("helps" or "hurts", in the comparison's own direction)."""
+    if comparison is not None and comparison.verdict == expected:
+        return "as the paper finds"
+    if comparison is None or comparison.verdict == "within noise":
+        return "not resolved (within noise)"
+    return "the opposite of the paper's finding"
+
+
+def agreement_summary(comparisons: dict[str, PairedComparison | None], expected: str = "helps") -> str:
+    """``"as the paper finds on income; not resolved (within noise) on marital"``: :func:`paper_agreement`
+    of each labelled comparison, grouped."""
+    groups: dict[str, list[str]] = {}
+    for label, comparison in comparisons.items():
+        groups.setdefault(paper_agreement(comparison, expected), []).append(label)
+    return "; ".join(f"{text} on {', '.join(labels)}" for text, labels in groups.items())
+
+
 def mean_std(values: Sequence[float], digits: int = 4) -> str:
     """``"0.9312 ± 0.0021"`` (sample standard deviation; ± 0 for one value)."""
     values = [float(v) for v in values]
@@ -126,14 +231,23 @@ def mean_std(values: Sequence[float], digits: int = 4) -> str:
     return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
 
 
-def reproduction_parser(description: str, quick_help: str = "tiny sizes; print only") -> argparse.ArgumentParser:
-    """The options every reproduction script shares: --quick, --seeds, --device, --threads, --output."""
+def benchmark_parser(description: str, quick_help: str = "tiny sizes; print only",
+                     device: str = "cpu") -> argparse.ArgumentParser:
+    """The options every script shares: --quick, --device, --threads, --output."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--device", default=device)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: 1 with --quick, else torch's default)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="the Markdown file to write (default benchmarks/results/<name>-<device>.md)")
+    return parser
+
+
+def reproduction_parser(description: str, quick_help: str = "tiny sizes; print only") -> argparse.ArgumentParser:
+    """:func:`benchmark_parser` and --seeds: the options every reproduction script shares."""
+    parser = benchmark_parser(description, quick_help)
     parser.add_argument("--seeds", type=int, default=None, help="seeds (default 5; 2 with --quick)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=None)
     return parser
 
 
@@ -172,6 +286,7 @@ def fit_and_test(model_name: str, data, *, seed: int, model_kwargs: dict | None 
 
 
 def n_parameters(module: torch.nn.Module) -> int:
+    """The number of parameters of ``module`` (trainable or not)."""
     return sum(p.numel() for p in module.parameters())
 
 

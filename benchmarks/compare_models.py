@@ -6,8 +6,10 @@ model config (equal task weighting, Adam). The epoch is selected on validation o
 trainer monitors the first task's validation AUC, keeps the best epoch's weights and restores
 them (``early_stopping`` with ``restore_best``; patience = epochs, so every epoch is seen).
 Each model's per-task **validation** and **test** metrics (AUC and gAUC for binary tasks, RMSE
-for regression tasks) are reported as mean ± std over seeds beside SingleTask's, with
-Δ = model − single; ``*`` marks |Δ| > 2 × the larger of the two standard deviations.
+for regression tasks) are reported as mean ± std over seeds beside SingleTask's, and every
+model is compared with SingleTask **paired by seed** (each seed's data set is shared by every
+model), judged by the one rule of :mod:`mtlkit.stats`; so are MMoE with the shared bottom and
+PLE with MMoE, the papers' own claims.
 
 Data sets:
 
@@ -48,15 +50,17 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from _common import SHARED_DATA, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import ABOVE_BELOW, SHARED_DATA, VERDICT_LINE, compare, fit_and_test, mean_std, n_parameters, paired_cell, paired_numbers, agreement_summary, paper_agreement, parse_reproduction_args, publish, reproduction_parser, timing_line, verdict_word  # noqa: I001
 from mtlkit.data import columns as C
 from mtlkit.data import load_dataset
+from mtlkit.data.batch import ITEM, LABEL_MASK, LABELS, TIMESTAMP, USER
 from mtlkit.metrics import higher_is_better, roc_auc
 
 DATA_SETS = ("synthetic-funnel", "movielens-100k", "movielens-1m")
@@ -66,9 +70,10 @@ DEFAULT_EPOCHS = {"synthetic-funnel": 3, "movielens-100k": 3, "movielens-1m": 1}
 QUICK_WORLD = {"n_users": 150, "n_items": 80}  # synthetic-funnel with --quick
 QUICK_TRAIN_ROWS = 3_000
 REPORTED = {"binary": ("auc", "gauc"), "regression": ("rmse",)}  # of mtlkit.metrics.TASK_METRICS
-LABELS = {"auc": "AUC", "gauc": "gAUC", "rmse": "RMSE"}
+LABELS_OF = {"auc": "AUC", "gauc": "gAUC", "rmse": "RMSE"}  # metric -> how tables name it
 GAUC_NOTE = "gAUC needs both classes within a user; each user has one labelled row there"
-MARK = "\\*"  # a Markdown-escaped "*": the difference is beyond noise
+#: The papers' claims between two shared models (MMoE paper: MMoE > shared bottom; PLE paper: PLE > MMoE).
+CLAIMED_ORDER = (("mmoe", "shared-bottom"), ("ple", "mmoe"))
 BIAS_DAMPING = (0.0, 1.0, 3.0, 10.0, 25.0, 50.0)  # λ grid of the bias baseline (chosen on valid)
 
 CLAIMS = [
@@ -154,8 +159,8 @@ def regression_baselines(data, task: str) -> dict[str, dict[str, float]]:
     j = data.schema.task_names.index(task)
 
     def observed(split):
-        mask = split["label_mask"][:, j].numpy()
-        return split["user"].numpy()[mask], split["item"].numpy()[mask], split["labels"][:, j].numpy()[mask].astype(np.float64)
+        mask = split[LABEL_MASK][:, j].numpy()
+        return split[USER].numpy()[mask], split[ITEM].numpy()[mask], split[LABELS][:, j].numpy()[mask].astype(np.float64)
 
     users, items, ratings = observed(data.train)
     mu = float(ratings.mean())
@@ -188,44 +193,38 @@ def columns_of(task_kinds: dict[str, str]) -> list[tuple[str, str]]:
     return [(task, metric) for task, kind in task_kinds.items() for metric in REPORTED[kind]]
 
 
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values)
+def applicable(scores, models: Sequence[str]) -> list[str]:
+    """The models of ``models`` that were trained (not "not applicable")."""
+    return [m for m in models if "not applicable" not in scores[m]]
 
 
-def std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
+def versus(scores, model: str, reference: str, split: str, task: str, metric: str):
+    """``model`` − ``reference`` on one split, task and metric, paired by seed (None: undefined)."""
+    return compare(scores[model][split][task][metric], scores[reference][split][task][metric],
+                   higher_is_better=higher_is_better(metric))
 
 
-def delta(model: list[float], single: list[float]) -> tuple[float, bool]:
-    """(mean(model) − mean(single), whether |Δ| > 2 × the larger std)."""
-    difference = mean(model) - mean(single)
-    return difference, abs(difference) > 2 * max(std(model), std(single))
-
-
-def metric_table(scores, split: str, columns, models, single: str) -> list[str]:
-    """Markdown rows: model | params | s/run | best epoch | one cell per (task, metric)."""
-    lines = [
-        "| model | parameters | seconds / run | selected epoch | "
-        + " | ".join(f"{task} {LABELS[metric]}" for task, metric in columns) + " |",
-        "|---|---:|---:|---:|" + "---:|" * len(columns),
-    ]
+def metric_table(scores, split: str, columns, models) -> list[str]:
+    """Markdown rows: model | parameters | selected epoch | mean ± std of each (task, metric)."""
+    lines = ["| model | parameters | selected epoch | " + " | ".join(f"{t} {LABELS_OF[m]}" for t, m in columns) + " |",
+             "|---|---:|---:|" + "---:|" * len(columns)]
     for model in models:
         runs = scores[model]
         if "not applicable" in runs:
-            lines.append(f"| {model} | — | — | — | " + " | ".join(["n/a"] * len(columns)) + " |")
+            lines.append(f"| {model} | — | — | " + " | ".join(["n/a"] * len(columns)) + " |")
             continue
-        cells = []
-        for task, metric in columns:
-            values = runs[split][task][metric]
-            cell = mean_std(values)
-            if model != single and single in scores and "not applicable" not in scores[single]:
-                difference, beyond = delta(values, scores[single][split][task][metric])
-                cell += f" (Δ {difference:+.4f}{MARK if beyond else ''})"
-            cells.append(cell)
-        lines.append(
-            f"| {model} | {runs['parameters']:,} | {mean(runs['seconds']):.0f} | "
-            f"{mean(runs['best_epoch']):.1f} | " + " | ".join(cells) + " |"
-        )
+        lines.append(f"| {model} | {runs['parameters']:,} | {statistics.fmean(runs['best_epoch']):.1f} | "
+                     + " | ".join(mean_std(runs[split][t][m]) for t, m in columns) + " |")
+    return lines
+
+
+def paired_table(scores, split: str, columns, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """Markdown rows: "A − B" | the paired difference and verdict of each (task, metric)."""
+    lines = ["| paired by seed | " + " | ".join(f"{t} {LABELS_OF[m]}" for t, m in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for model, reference in pairs:
+        lines.append(f"| {model} − {reference} | "
+                     + " | ".join(paired_cell(versus(scores, model, reference, split, t, m)) for t, m in columns) + " |")
     return lines
 
 
@@ -241,8 +240,8 @@ def reported_columns(scores, task_kinds: dict[str, str]) -> tuple[list[tuple[str
     return columns, dropped
 
 
-def baseline_lines(data_name: str, baselines, scores, models) -> list[str]:
-    """Per regression task: the closed-form baselines' and the models' RMSE, and published figures."""
+def baseline_lines(baselines, scores, models) -> list[str]:
+    """Per regression task: the closed-form baselines' and the models' RMSE on the same split."""
     lines = []
     for task, per_baseline in baselines.items():
         lines += [
@@ -255,31 +254,92 @@ def baseline_lines(data_name: str, baselines, scores, models) -> list[str]:
         for baseline, values in per_baseline.items():
             extra = f" (λ chosen on valid: {sorted(set(values['lambda']))})" if "lambda" in values else ""
             lines.append(f"| {baseline}{extra} | {mean_std(values['valid'])} | {mean_std(values['test'])} |")
-        for model in models:
-            if "not applicable" not in scores[model]:
-                runs = scores[model]
-                lines.append(
-                    f"| {model} (this run) | {mean_std(runs['valid'][task]['rmse'])} | {mean_std(runs['test'][task]['rmse'])} |"
-                )
-        if data_name in PUBLISHED_RMSE:
-            lines += [
-                "",
-                f"Published {TITLES[data_name]} rating-prediction RMSE ({SURPRISE_SOURCE}): "
-                + ", ".join(f"{name} {value:.3f}" for name, value in PUBLISHED_RMSE[data_name]) + ".",
-                "",
-                (
-                    "These figures are **context, not a ranking**: the protocols differ. Theirs: random "
-                    "5-fold cross-validation over all ratings, algorithms fitted on ratings only. Ours: each "
-                    "user's *last* rating is the test row (a temporal leave-last-out: later tastes, newer "
-                    "movies), the rating loss sees only observed ratings, and the networks share their "
-                    "input with the click and like tasks. Compare our models with the closed-form baselines "
-                    "above, which see exactly our split."
-                ),
-            ]
+        for model in applicable(scores, models):
+            runs = scores[model]
+            lines.append(f"| {model} (this run) | {mean_std(runs['valid'][task]['rmse'])} | "
+                         f"{mean_std(runs['test'][task]['rmse'])} |")
     return lines
 
 
-def esmm_lines(esmm_tasks: EsmmTasks, task_kinds, scores, columns, dropped, cvr_scores, reference) -> list[str]:
+def baseline_sentences(data_name: str, baselines, scores, models) -> list[str]:
+    """Each network against the damped bias baseline, paired by seed on test; and the published
+    figures of the data set (another protocol: context, not a ranking) against the same kind of model."""
+    sentences = []
+    for task, per_baseline in baselines.items():
+        bias = per_baseline["user + item bias"]["test"]
+        words = {model: verdict_word(compare(scores[model]["test"][task]["rmse"], bias, higher_is_better=False),
+                                     "beats", "trails", "is within noise of")
+                 for model in applicable(scores, models)}
+        sentences.append(f"- {task} RMSE on test against the damped user + item bias model fitted on the same "
+                         f"split ({mean_std(bias)}), paired by seed: "
+                         + "; ".join(f"{model} {word} it" for model, word in words.items()) + ".")
+        if data_name in PUBLISHED_RMSE:
+            published = dict(PUBLISHED_RMSE[data_name])
+            reference = published["Baseline (BaselineOnly)"]
+            word = verdict_word(compare(bias, [reference] * len(bias), higher_is_better=False), *ABOVE_BELOW)
+            sentences.append(
+                f"- Context, not a ranking ({SURPRISE_SOURCE}): SVD {published['SVD']:.3f}, SVD++ "
+                f"{published['SVD++']:.3f}, BaselineOnly {reference:.3f}. The same kind of bias model scores "
+                f"{statistics.fmean(bias):.3f} on this split's test rows, {'an error below' if word == 'above' else 'an error above' if word == 'below' else 'within noise of'} "
+                "BaselineOnly's: the published figures come from random 5-fold cross-validation, this split "
+                "holds out each user's last rating."
+            )
+    return sentences
+
+
+def model_sentences(scores, columns, models, single: str) -> list[str]:
+    """The generated verdicts: every model against ``single`` per task on test (and where validation
+    differs), the seesaw, and the papers' claims between shared models, all paired by seed."""
+    sentences = []
+    others = [m for m in applicable(scores, models) if m != single]
+    verdicts: dict[str, dict[str, list[str]]] = {}
+    for model in others:
+        found = {"helps": [], "hurts": []}
+        disagree = []
+        for task, metric in columns:
+            test = versus(scores, model, single, "test", task, metric)
+            valid = versus(scores, model, single, "valid", task, metric)
+            if test is not None and test.verdict in found:
+                found[test.verdict].append(f"{task} {LABELS_OF[metric]} ({paired_numbers(test)})")
+            if test is not None and valid is not None and valid.verdict != test.verdict:
+                disagree.append(f"{task} {LABELS_OF[metric]} {valid.verdict}")
+        verdicts[model] = found
+        sentences.append(
+            f"- {model} − {single} on test: helps on {'; '.join(found['helps']) or 'no task'}; hurts on "
+            f"{'; '.join(found['hurts']) or 'no task'}; within noise elsewhere."
+            + (f" Validation differs: {', '.join(disagree)}." if disagree else "")
+        )
+    if others:
+        seesaw = [m for m in others if verdicts[m]["helps"] and verdicts[m]["hurts"]]
+        every = [m for m in others if len(verdicts[m]["helps"]) == len(columns)]
+        sentences.append(f"- A seesaw (helps one task and hurts another on test): {', '.join(seesaw) or 'no model'}. "
+                         f"Better than {single} on every task at once (the PLE paper's claim for PLE): "
+                         f"{', '.join(every) or 'no model'}.")
+    for model, reference in CLAIMED_ORDER:
+        if model in others and reference in others:
+            found = {f"{task} {LABELS_OF[metric]}": versus(scores, model, reference, "test", task, metric)
+                     for task, metric in columns}
+            sentences.append(f"- {model} − {reference} on test: "
+                             + ", ".join(f"{label} {paired_cell(c)}" for label, c in found.items())
+                             + f" — {agreement_summary(found)}.")
+    last = [e == max(runs["best_epoch"]) for m in others + [single] for runs in [scores[m]] for e in runs["best_epoch"]]
+    epochs = max(max(scores[m]["best_epoch"]) for m in others + [single]) if others else 0
+    sentences.append(f"- The epoch selected on validation was the last of the {epochs} on {sum(last)} of {len(last)} runs.")
+    return sentences
+
+
+def cvr_sentence(cvr_task: str, cvr_scores, reference) -> str:
+    """ESMM's pCVR test AUC, against the main table's SingleTask ``cvr_task`` tower (paired by seed) when it ran."""
+    text = f"- ESMM's pCVR tower scores test {cvr_task} AUC {mean_std(cvr_scores['test'])}"
+    if "test" not in reference or cvr_task not in reference["test"]:
+        return text + f" (no SingleTask {cvr_task} reference in this run)."
+    comparison = compare(cvr_scores["test"], reference["test"][cvr_task]["auc"])
+    return (text + f" against SingleTask's {cvr_task} tower, trained on those labels, "
+            f"{mean_std(reference['test'][cvr_task]['auc'])}: {paired_cell(comparison)}; "
+            f"{paper_agreement(comparison)} (a better CVR).")
+
+
+def esmm_lines(esmm_tasks: EsmmTasks, scores, columns, dropped, cvr_scores, reference) -> list[str]:
     """The ESMM section: ESMM vs. SingleTask on ``esmm_tasks.tasks`` (valid and test), then
     ESMM's pCVR tower scored on the default data's conditional ``cvr_task`` labels, beside the
     main table's SingleTask ``cvr_task`` tower when this run trained it (``reference``)."""
@@ -291,11 +351,12 @@ def esmm_lines(esmm_tasks: EsmmTasks, task_kinds, scores, columns, dropped, cvr_
         f"`{ctcvr}` is the entire-space twin of `{cvr}`: 1 where the row is a real interaction "
         f"with `{cvr}` = 1, 0 elsewhere (sampled negatives included), observed on every row — the CTCVR "
         f"label ESMM fits as pCTR × pCVR, so ESMM's pCVR tower estimates p({cvr} | {ctr}). Both models "
-        f"are trained on the same rows and tasks, so Δ compares like with like"
+        f"are trained on the same rows and tasks, so the paired differences compare like with like"
         + (f"; left out as undefined on every seed: {', '.join(dropped)} ({GAUC_NOTE})." if dropped else "."),
     ]
     for split, title in (("valid", "Validation"), ("test", "Test")):
-        lines += ["", f"{title}:", "", *metric_table(scores, split, columns, ["single", "esmm"], "single")]
+        lines += ["", f"{title}:", "", *metric_table(scores, split, columns, ["single", "esmm"]), "",
+                  *paired_table(scores, split, columns, [("esmm", "single")])]
     single_cvr = reference.get("valid", {}).get(cvr, {}).get("auc")
     lines += [
         "",
@@ -315,44 +376,6 @@ def esmm_lines(esmm_tasks: EsmmTasks, task_kinds, scores, columns, dropped, cvr_
         lines.append(f"| single (main table, trained on `{cvr}` directly) | {mean_std(single_cvr)} | "
                      f"{mean_std(reference['test'][cvr]['auc'])} |")  # fmt: skip
     return lines
-
-
-def cvr_sentence(cvr_task: str, cvr_scores, reference) -> str:
-    """ESMM's pCVR test AUC, against the main table's SingleTask ``cvr_task`` tower when it ran."""
-    text = f"ESMM's pCVR tower scores test {cvr_task} AUC {mean_std(cvr_scores['test'])}"
-    if "test" not in reference or cvr_task not in reference["test"]:
-        return text + f" (no SingleTask {cvr_task} reference in this run)."
-    difference, beyond = delta(cvr_scores["test"], reference["test"][cvr_task]["auc"])
-    return (text + f" against SingleTask's {mean_std(reference['test'][cvr_task]['auc'])} "
-            f"(Δ {difference:+.4f}, {'beyond' if beyond else 'within'} noise).")  # fmt: skip
-
-
-def verdict(scores, columns, models, single: str) -> str:
-    """The generated "Measured." sentence: wins and losses beyond 2 std on test (and whether valid agrees)."""
-    wins, losses, applicable = [], [], [m for m in models if m != single and "not applicable" not in scores[m]]
-    for model in applicable:
-        for task, metric in columns:
-            difference, beyond = delta(scores[model]["test"][task][metric], scores[single]["test"][task][metric])
-            if not beyond:
-                continue
-            better = (difference > 0) == higher_is_better(metric)
-            valid_difference, valid_beyond = delta(scores[model]["valid"][task][metric], scores[single]["valid"][task][metric])
-            agrees = valid_beyond and (valid_difference > 0) == (difference > 0)
-            text = f"{model} on {task} {LABELS[metric]} ({difference:+.4f}" + (
-                ", valid agrees)" if agrees else ", not beyond noise on valid)")
-            (wins if better else losses).append(text)
-    parts = [
-        "Beyond noise (|Δ| > 2 × the larger std) on **test**, against SingleTask: "
-        + ("better — " + "; ".join(wins) if wins else "no MTL model is better on any task")
-        + ". "
-        + ("Worse — " + "; ".join(losses) + "." if losses else "No MTL model is worse on any task."),
-    ]
-    if not wins and not losses:
-        parts.append("Every difference is within the seed-to-seed noise at this budget.")
-    skipped = [m for m in models if "not applicable" in scores[m]]
-    if skipped:
-        parts.append("Not applicable: " + ", ".join(skipped) + " (see above).")
-    return " ".join(parts)
 
 
 # --------------------------------------------------------------------------- training
@@ -400,16 +423,16 @@ def cvr_auc(trainer, reference, split: str, cvr_task: str) -> float:
         RuntimeError: the two data sets' rows differ (they are built from the same seed).
     """
     samples, expected = trainer.split(split), getattr(reference, split)
-    for key in ("user", "item", "timestamp"):
+    for key in (USER, ITEM, TIMESTAMP):
         if not torch.equal(samples[key].cpu(), expected[key]):
             raise RuntimeError(f"the {split} rows of the ESMM and the default task sets differ in {key!r}")
     j = reference.schema.task_names.index(cvr_task)
-    observed = expected["label_mask"][:, j]  # (N,)
+    observed = expected[LABEL_MASK][:, j]  # (N,)
     model = trainer.model
     model.eval()
     with torch.no_grad():
         logits = torch.cat([model.cvr_logit(batch).float().cpu() for batch in samples.batches(4096)])  # (N,)
-    return roc_auc(expected["labels"][observed, j].numpy(), logits[observed].numpy())
+    return roc_auc(expected[LABELS][observed, j].numpy(), logits[observed].numpy())
 
 
 # --------------------------------------------------------------------------- main
@@ -476,31 +499,38 @@ def main(argv: list[str] | None = None) -> str:
             print(f"seed {seed} esmm pCVR AUC on {esmm_tasks.cvr_task}: valid {cvr_scores['valid'][-1]:.4f}, "
                   f"test {cvr_scores['test'][-1]:.4f}", flush=True)  # fmt: skip
 
-    report_lines, measured = [], []
+    body, readme, seconds = [], [], {}
+    dropped: list[str] = []
     if models:
         columns, dropped = reported_columns(scores, task_kinds)
+        primary = [(t, m) for t, m in columns if m != "gauc"]
+        pairs = [(m, "single") for m in applicable(scores, models) if m != "single"]
         for split, title in (("valid", "Validation (the split the epoch was selected on)"), ("test", "Test")):
-            report_lines += ["", f"#### {title}", "", *metric_table(scores, split, columns, models, "single")]
-        not_applicable = [f"- **{m}** not applicable: {scores[m]['not applicable']}" for m in models
-                          if "not applicable" in scores[m]]  # fmt: skip
-        if not_applicable:
-            report_lines += ["", *not_applicable]
-        report_lines += baseline_lines(args.data, baselines, scores, models)
-        measured.append(f"**Measured.** {verdict(scores, columns, models, 'single')}")
-    else:
-        dropped = []
+            body += ["", f"#### {title}", "", *metric_table(scores, split, columns, models), "",
+                     *paired_table(scores, split, columns, pairs)]
+        body += ["", *[f"- **{m}** not applicable: {scores[m]['not applicable']}" for m in models
+                       if "not applicable" in scores[m]]]
+        body += baseline_lines(baselines, scores, models)
+        sentences = [*model_sentences(scores, primary, models, "single"),
+                     *baseline_sentences(args.data, baselines, scores, models)]
+        body += ["", "**Measured** (test, paired by seed).", "", *sentences]
+        readme += ["Test split, mean ± std over seeds:", "", *metric_table(scores, "test", primary, models), "",
+                   *paired_table(scores, "test", primary, pairs), "", *sentences]
+        seconds.update({model: scores[model]["seconds"] for model in applicable(scores, models)})
     if esmm_tasks:
-        esmm_kinds = esmm_data.schema.task_kinds
-        esmm_columns, esmm_dropped = reported_columns(esmm_scores, esmm_kinds)
+        esmm_columns, esmm_dropped = reported_columns(esmm_scores, esmm_data.schema.task_kinds)
+        esmm_primary = [(t, m) for t, m in esmm_columns if m != "gauc"]
         reference = scores.get("single", {})
-        report_lines += esmm_lines(esmm_tasks, esmm_kinds, esmm_scores, esmm_columns, esmm_dropped, cvr_scores, reference)
-        measured.append(
-            f"**Measured (ESMM, tasks {list(esmm_tasks.tasks)}).** "
-            + verdict(esmm_scores, esmm_columns, ["single", "esmm"], "single")
-            + " " + cvr_sentence(esmm_tasks.cvr_task, cvr_scores, reference)
-        )
+        body += esmm_lines(esmm_tasks, esmm_scores, esmm_columns, esmm_dropped, cvr_scores, reference)
+        sentences = [*model_sentences(esmm_scores, esmm_primary, ["single", "esmm"], "single"),
+                     cvr_sentence(esmm_tasks.cvr_task, cvr_scores, reference)]
+        body += ["", f"**Measured (ESMM, tasks {list(esmm_tasks.tasks)}).**", "", *sentences]
+        readme += ["", f"ESMM on tasks {list(esmm_tasks.tasks)} (`{esmm_tasks.ctcvr_task}` = "
+                   f"{esmm_tasks.ctr_task} and {esmm_tasks.cvr_task}, on every row), test, paired by seed with a "
+                   "SingleTask on the same tasks:", "",
+                   *paired_table(esmm_scores, "test", esmm_primary, [("esmm", "single")]), "", *sentences]
+        seconds.update({f"{model} (ESMM tasks)": esmm_scores[model]["seconds"] for model in ("single", "esmm")})
 
-    heading = f"MTL models vs. SingleTask on {TITLES[args.data]}"
     shown = data if models else esmm_data  # the main table's data, or ESMM's when only it ran
     tasks_argument = "" if models else f", tasks={esmm_tasks.tasks}"
     data_line = f"data: `load_dataset('{args.data}', seed=s{tasks_argument})`" + (
@@ -509,9 +539,8 @@ def main(argv: list[str] | None = None) -> str:
         + f", valid {len(shown.valid):,}, test {len(shown.test):,}; tasks {dict(shown.schema.task_kinds)}")  # fmt: skip
     if esmm_tasks and models:
         data_line += f"; ESMM and its SingleTask reference: the same rows with `tasks={esmm_tasks.tasks}`"
-    lines = header(
-        heading + " (per-task metrics, mean ± std over seeds)",
-        device,
+    report, _ = publish(
+        f"MTL models vs. SingleTask on {TITLES[args.data]} (per-task metrics, mean ± std over seeds)", device,
         [
             data_line,
             f"training: default model configs, equal weighting, Adam lr {args.lr:g}, batch {args.batch_size}, "
@@ -520,22 +549,16 @@ def main(argv: list[str] | None = None) -> str:
             + (" — with one epoch there is nothing to select" if epochs == 1 else ""),
             f"mean ± std over {len(seeds)} seeds (data seed = training seed: "
             + ("world and split" if args.data == "synthetic-funnel" else "sampled negatives; the leave-last-out split is fixed")
-            + ", initial weights, batch order)",
-            (
-                "Δ = model − single; `*` = |Δ| > 2 × the larger std of the two (AUC/gAUC: higher is better; "
-                "RMSE: lower is better)"
-            ),
-            "seconds / run: wall-clock training time of one model and seed, on a shared machine (noisy)",
+            + ", initial weights, batch order); every model of a seed sees the same data, so differences are "
+            "paired by seed (AUC/gAUC: higher is better; RMSE: lower is better)",
+            VERDICT_LINE,
             *([f"left out as undefined on every seed: {', '.join(dropped)} ({GAUC_NOTE})"] if dropped else []),
+            timing_line(seconds, "wall-clock training time of one model and seed"),
         ],
+        ["**Claims** (for context):", "", *[f"- {claim}." for claim in CLAIMS], *body],
+        name=f"compare_models-{args.data}", quick=args.quick, output=args.output, seeds=seeds, readme=readme,
+        data={"scores": scores, "esmm_scores": esmm_scores, "pcvr_auc": cvr_scores, "baselines": baselines},
     )
-    report = "\n".join(
-        lines
-        + ["**Claims** (for context):", "", *[f"- {claim}." for claim in CLAIMS]]
-        + report_lines
-        + [line for text in measured for line in ("", text)]
-    ) + "\n"
-    write_report(report, f"compare_models-{args.data}", device, args.quick, args.output)
     return report
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from _common import NOISE_NOTE, ROOT, header, write_report  # noqa: I001
+from _common import NOISE_NOTE, ROOT, publish  # noqa: I001
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 
@@ -91,30 +91,43 @@ def main(argv: list[str] | None = None) -> str:
         names = names[:1]
     parameters = {"QUICK": False, "DEVICE": args.device} if args.full else {}
     device = torch.device(args.device if args.full else "cpu")
-    lines = ["| notebook | parameters | wall seconds | kernel CPU seconds | status |", "|---|---|---:|---:|---|"]
-    total = total_cpu = 0.0
+    runs: dict[str, dict[str, float | str]] = {}
     for name in names:
         with tempfile.TemporaryDirectory(prefix="mtlkit-nb-") as work:
             seconds, cpu_seconds, status = run(NOTEBOOK_DIR / f"{name}.ipynb", parameters, Path(work), args.timeout)
-        total += seconds
-        total_cpu += cpu_seconds
-        lines.append(f"| {name} | {'full' if args.full else 'quick'} | {seconds:.1f} | {cpu_seconds:.1f} | {status} |")
-        print(lines[-1], flush=True)
+        runs[name] = {"wall_seconds": seconds, "cpu_seconds": cpu_seconds, "status": status}
+        print(f"{name}: {runs[name]}", flush=True)
+    lines = ["| notebook | parameters | wall seconds | kernel CPU seconds | status |", "|---|---|---:|---:|---|"]
+    lines += [f"| {name} | {'full' if args.full else 'quick'} | {r['wall_seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+              f"{r['status']} |" for name, r in runs.items()]
+    total, total_cpu = (sum(r[key] for r in runs.values()) for key in ("wall_seconds", "cpu_seconds"))
     lines.append(f"| **total** | | **{total:.1f}** | **{total_cpu:.1f}** | |")
-    report = "\n".join(
-        header(
-            "Notebook execution time (papermill, fresh kernel each)",
-            device,
-            [
-                "parameters: " + (f"full (`QUICK=False, DEVICE={args.device!r}`)" if args.full
-                                  else "the notebooks' defaults (quick)"),
-                NOISE_NOTE,
-            ],
-        )
-        + lines
-    ) + "\n"
-    write_report(report, "notebook_runtime" + ("-full" if args.full else ""), device, args.quick, args.output)
+    report, _ = publish(
+        "Notebook execution time (papermill, fresh kernel each)", device,
+        [
+            "parameters: " + (f"full (`QUICK=False, DEVICE={args.device!r}`)" if args.full
+                              else "the notebooks' defaults (quick)"),
+            f"torch threads in the kernels: torch's default ({torch.get_num_threads()} here); kernel CPU seconds "
+            "add up every thread; the wall seconds include the kernel start",
+            NOISE_NOTE,
+        ],
+        [*lines, "", *summary(runs)], name="notebook_runtime" + ("-full" if args.full else ""), quick=args.quick,
+        output=args.output, readme=[*lines, "", *summary(runs)], data=runs,
+    )
     return report
+
+
+def summary(runs: dict[str, dict]) -> list[str]:
+    """Which notebooks ran, the total kernel CPU time, and the share the slowest three take."""
+    failed = [name for name, r in runs.items() if r["status"] != "ok"]
+    total = sum(r["cpu_seconds"] for r in runs.values())
+    slowest = sorted(runs, key=lambda name: -runs[name]["cpu_seconds"])[:3]
+    share = sum(runs[name]["cpu_seconds"] for name in slowest) / total if total else float("nan")
+    return [
+        f"- {len(runs) - len(failed)} of {len(runs)} notebooks ran to the end"
+        + (f"; failed: {', '.join(failed)}" if failed else "") + f"; {total:,.0f} kernel CPU-seconds in all, "
+        f"of which {', '.join(slowest)} {'take' if len(slowest) > 1 else 'takes'} {share:.0%}."
+    ]
 
 
 if __name__ == "__main__":

@@ -23,11 +23,10 @@ under ``../shared/data`` if there is one; skipped otherwise — the script never
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
-from _common import SHARED_DATA, fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import ABOVE_BELOW, SHARED_DATA, VERDICT_LINE, compare, fit_and_test, mean_std, paired_cell, paired_numbers, parse_reproduction_args, publish, reproduction_parser, verdict_word  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.summaries import macro_average
 
@@ -49,7 +48,9 @@ PARTS = ("funnel", "movielens")
 MODEL_KWARGS = dict(embedding_dim=8, d_model=16, n_heads=2, d_ff=32, n_experts=3, expert_hidden=(32,),
                     tower_hidden=(16,), keep_attention_weights=False, use_text=False)
 SEQ_LEN = 8
-COLUMNS = ("valid macro AUC", "test macro AUC", "test rating RMSE", "head AUC", "linear probe AUC", "MLP probe AUC")
+COLUMNS = ("valid macro AUC", "test macro AUC", "test rating RMSE", "head AUC", "linear probe AUC", "MLP probe AUC",
+           "better probe AUC")
+CHANCE = 0.5  # the AUC of a classifier that knows nothing of the attribute
 
 
 def measure(data, attribute: str, strength: float, seed: int, *, epochs: int, batch_size: int,
@@ -68,42 +69,72 @@ def measure(data, attribute: str, strength: float, seed: int, *, epochs: int, ba
     }
 
 
-def table(scores: dict[float, dict[str, list[float]]]) -> list[str]:
-    lines = ["| λ | " + " | ".join(COLUMNS) + " |", "|---:|" + "---:|" * len(COLUMNS)]
+def table(scores: dict[float, dict[str, list[float]]], columns: tuple[str, ...] = COLUMNS) -> list[str]:
+    """Mean ± std per λ of ``columns``."""
+    lines = ["| λ | " + " | ".join(columns) + " |", "|---:|" + "---:|" * len(columns)]
     for strength, values in scores.items():
-        lines.append(f"| {strength:g} | " + " | ".join(mean_std(values[c]) for c in COLUMNS) + " |")
+        lines.append(f"| {strength:g} | " + " | ".join(mean_std(values[c]) for c in columns) + " |")
     return lines
 
 
-def verdict(name: str, attribute: str, scores: dict[float, dict[str, list[float]]]) -> str:
-    """The generated "Measured." sentences of one data set (recoverable: best probe AUC > 0.55)."""
-    mean = {s: {c: statistics.fmean(v[c]) for c in COLUMNS} for s, v in scores.items()}
-    strengths = sorted(mean)
-    base, strongest = strengths[0], strengths[-1]
-    probe = {s: max(m["linear probe AUC"], m["MLP probe AUC"]) for s, m in mean.items()}
-    text = (
-        f"{name} (`{attribute}`): at λ = {base:g} the better probe recovers the attribute of held-out users "
-        f"with AUC {probe[base]:.3f} (the head: {mean[base]['head AUC']:.3f}); at λ = {strongest:g} with "
-        f"{probe[strongest]:.3f} (the head: {mean[strongest]['head AUC']:.3f}). "
+def against_no_reversal(scores: dict[float, dict[str, list[float]]]) -> list[str]:
+    """Per λ > 0, paired by seed with λ = 0: the main tasks' test macro AUC and the better probe's
+    AUC ("helps" = lower: less of the attribute recoverable)."""
+    base = min(scores)
+    lines = ["| λ | test macro AUC − at λ = 0 | better probe AUC − at λ = 0 | better probe AUC − chance |",
+             "|---:|---:|---:|---:|"]
+    for strength, values in scores.items():
+        if strength == base:
+            continue
+        cost = compare(values["test macro AUC"], scores[base]["test macro AUC"])
+        probe = compare(values["better probe AUC"], scores[base]["better probe AUC"], higher_is_better=False)
+        chance = compare(values["better probe AUC"], [CHANCE] * len(values["better probe AUC"]))
+        lines.append(f"| {strength:g} | {paired_cell(cost)} | {paired_cell(probe, helps='lower', hurts='higher')} | "
+                     f"{paired_cell(chance, 4, *ABOVE_BELOW)} |")
+    return lines
+
+
+def verdict(name: str, attribute: str, scores: dict[float, dict[str, list[float]]]) -> list[str]:
+    """The generated sentences of one data set, each comparison paired by seed (with λ = 0, or with
+    chance for the probe and the head)."""
+    strengths = sorted(scores)
+    base = strengths[0]
+    n = len(scores[base]["better probe AUC"])
+
+    def to_chance(strength: float, column: str) -> str:
+        return verdict_word(compare(scores[strength][column], [CHANCE] * n), *ABOVE_BELOW)
+
+    def listed(values: list[float]) -> str:
+        return "at λ ∈ {" + ", ".join(f"{s:g}" for s in values) + "}" if values else "at no λ"
+
+    lowered = [s for s in strengths[1:] if compare(scores[s]["better probe AUC"], scores[base]["better probe AUC"],
+                                                   higher_is_better=False).verdict == "helps"]
+    above = [s for s in strengths if to_chance(s, "better probe AUC") == "above"]
+    head_below = [s for s in strengths if to_chance(s, "head AUC") == "below" and s in above]
+    cost = [s for s in strengths[1:] if compare(scores[s]["test macro AUC"], scores[base]["test macro AUC"]).verdict
+            == "hurts"]
+    strongest = strengths[-1]
+    sentences = [
+        f"- {name} (`{attribute}`): at λ = {base:g} the better probe recovers the attribute of held-out users with AUC "
+        f"{mean_std(scores[base]['better probe AUC'], 3)}, {to_chance(base, 'better probe AUC')} chance "
+        f"({paired_numbers(compare(scores[base]['better probe AUC'], [CHANCE] * n), 3)}). Reversal lowers it, paired "
+        f"by seed, {listed(lowered)}; it stays above chance {listed(above)}"
+        + (" — every λ tried: the attribute is never made unrecoverable." if len(above) == len(strengths) else "."),
+    ]
+    if head_below:
+        sentences.append(
+            f"- The adversary head's own AUC is below chance {listed(head_below)} while the probe is above it "
+            "there: the encoder flips the signal faster than the head follows, so the head's AUC is no measure of "
+            "what is recoverable."
+        )
+    sentences.append(
+        f"- Cost to the main tasks, paired by seed with λ = {base:g}: test macro AUC lower {listed(cost)}; at "
+        f"λ = {strongest:g} {paired_cell(compare(scores[strongest]['test macro AUC'], scores[base]['test macro AUC']))}"
+        + (f", at λ = {strengths[1]:g} "
+           f"{paired_cell(compare(scores[strengths[1]]['test macro AUC'], scores[base]['test macro AUC']))}"
+           if len(strengths) > 2 else "") + "."
     )
-    if probe[base] <= 0.55:
-        text += "Even without reversal the probes barely recover it: at this size there is little to remove. "
-    else:
-        hidden_from = [s for i, s in enumerate(strengths) if all(probe[t] <= 0.55 for t in strengths[i:])]
-        if hidden_from:
-            text += f"The attribute becomes **unrecoverable** (better probe AUC ≤ 0.55) from λ = {hidden_from[0]:g} on. "
-        else:
-            text += "The attribute is **not** made unrecoverable at any λ tried: a post-hoc probe still finds it. "
-    below = [s for s in strengths if mean[s]["head AUC"] < 0.45]
-    if below:
-        text += (f"The head's own AUC falls below 0.45 at λ ∈ {{{', '.join(f'{s:g}' for s in below)}}}: the "
-                 "encoder flips the signal faster than the head follows, so the head's AUC is no measure of "
-                 "what is recoverable there. ")
-    text += (f"Cost to the main tasks: test macro AUC {mean_std(scores[strongest]['test macro AUC'])} at "
-             f"λ = {strongest:g} vs {mean_std(scores[base]['test macro AUC'])} at λ = {base:g} "
-             f"({mean[strongest]['test macro AUC'] - mean[base]['test macro AUC']:+.4f}); test rating RMSE "
-             f"{mean_std(scores[strongest]['test rating RMSE'])} vs {mean_std(scores[base]['test rating RMSE'])}.")
-    return text
+    return sentences
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -131,54 +162,54 @@ def main(argv: list[str] | None = None) -> str:
                                                                           drop_features=("gender",)),
                                       args.movielens_epochs or 1, 1024)
 
-    sections = []
+    sections, readme, data = [], [], {}
     for name, (attribute, load, epochs, batch_size) in settings.items():
         scores: dict[float, dict[str, list[float]]] = {s: {c: [] for c in COLUMNS} for s in lambdas}
         for seed in seeds:
-            data = load(seed)
+            data_set = load(seed)
             for strength in lambdas:
                 started = time.perf_counter()
-                row = measure(data, attribute, strength, seed, epochs=epochs, batch_size=batch_size,
+                row = measure(data_set, attribute, strength, seed, epochs=epochs, batch_size=batch_size,
                               device=args.device)
+                row["better probe AUC"] = max(row["linear probe AUC"], row["MLP probe AUC"])
                 for column, value in row.items():
                     scores[strength][column].append(value)
                 print(f"{name} seed {seed} λ={strength:g} ({time.perf_counter() - started:.0f} s): "
                       + ", ".join(f"{k} {v:.4f}" for k, v in row.items()), flush=True)
-        sections += [
-            f"#### {name}: adversary `{attribute}`, {epochs} epoch(s), batch {batch_size}",
-            "",
-            *table(scores),
-            "",
-            f"**Measured.** {verdict(name, attribute, scores)}",
-            "",
-        ]
+        sentences = verdict(name, attribute, scores)
+        title = f"#### {name}: adversary `{attribute}`, {epochs} epoch(s), batch {batch_size}"
+        sections += [title, "", *table(scores), "", "Paired by seed:", "", *against_no_reversal(scores), "",
+                     "**Measured.**", "", *sentences, ""]
+        readme += [f"{name}, attribute `{attribute}`:", "",
+                   *table(scores, ("test macro AUC", "better probe AUC", "head AUC")), "",
+                   *against_no_reversal(scores), "", *sentences, ""]
+        data[name] = {f"{strength:g}": values for strength, values in scores.items()}
     if "movielens" in args.datasets and root is None:
         sections += ["MovieLens-100K: skipped (no `--root` and no local copy).", ""]
 
-    report = "\n".join(
-        header(
-            "Adversarial tasks: gradient reversal against a user attribute (Ganin & Lempitsky, ICML 2015)",
-            device,
-            [
-                (f"funnel: `load_dataset('synthetic-funnel', seed=s, seq_len={SEQ_LEN}, **{funnel_world})` "
-                 "(bot_fraction raised from 0.05 to 0.2 so the held-out users hold enough bots for a stable AUC); "
-                 f"MovieLens-100K: `load_dataset('movielens-100k', seed=s, seq_len={SEQ_LEN}, "
-                 "drop_features=('gender',))`; the attribute is a model input in neither (inputs: the user's "
-                 "other fields, the item's fields, the behaviour sequence)"),
-                ("model: MMoE " + ", ".join(f"{k}={v}" for k, v in MODEL_KWARGS.items())
-                 + "; Adam lr 3e-3, equal weighting, no early stopping; the adversary: an MLP (32) head on the "
-                 "encoder output, every fifth user held out of its training"),
-                ("head AUC: the adversary head on the held-out users' test rows; probe AUCs: a fresh "
-                 "logistic regression / MLP (64) fitted on the frozen encoder outputs of at most 10,000 training "
-                 "rows of the other users, scored on the same held-out rows (`Trainer.probe_adversary`)"),
-                (f"λ ∈ {{{', '.join(f'{s:g}' for s in lambdas)}}}; mean ± std over {len(seeds)} seeds "
-                 "(data, split and model)"),
-            ],
-        )
-        + [f"**Paper's claim.** {CLAIM}.", "", f"**Caution from the literature.** {CAUTION}.", ""]
-        + sections
-    ) + "\n"
-    write_report(report, "adversarial", device, args.quick, args.output)
+    report, _ = publish(
+        "Adversarial tasks: gradient reversal against a user attribute (Ganin & Lempitsky, ICML 2015)", device,
+        [
+            (f"funnel: `load_dataset('synthetic-funnel', seed=s, seq_len={SEQ_LEN}, **{funnel_world})` "
+             "(bot_fraction raised from 0.05 to 0.2 so the held-out users hold enough bots for a stable AUC); "
+             f"MovieLens-100K: `load_dataset('movielens-100k', seed=s, seq_len={SEQ_LEN}, "
+             "drop_features=('gender',))`; the attribute is a model input in neither (inputs: the user's "
+             "other fields, the item's fields, the behaviour sequence)"),
+            ("model: MMoE " + ", ".join(f"{k}={v}" for k, v in MODEL_KWARGS.items())
+             + "; Adam lr 3e-3, equal weighting, no early stopping; the adversary: an MLP (32) head on the "
+             "encoder output, every fifth user held out of its training"),
+            ("head AUC: the adversary head on the held-out users' test rows; probe AUCs: a fresh "
+             "logistic regression / MLP (64) fitted on the frozen encoder outputs of at most 10,000 training "
+             "rows of the other users, scored on the same held-out rows (`Trainer.probe_adversary`); better "
+             "probe: the higher of the two, seed by seed"),
+            (f"λ ∈ {{{', '.join(f'{s:g}' for s in lambdas)}}}; mean ± std over {len(seeds)} seeds "
+             f"(data, split and model); every λ of a seed shares its data, so λ > 0 is compared with λ = 0 paired "
+             f"by seed; chance = AUC {CHANCE:g}"),
+            VERDICT_LINE,
+        ],
+        [f"**Paper's claim.** {CLAIM}.", "", f"**Caution from the literature.** {CAUTION}.", "", *sections],
+        name="adversarial", quick=args.quick, output=args.output, seeds=seeds, readme=readme[:-1], data=data,
+    )
     return report
 
 

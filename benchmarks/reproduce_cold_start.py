@@ -30,7 +30,9 @@ fields"): they tell how much of what the title carries the ID model already gets
 Metrics (test split): per task, on warm rows (items seen in training) and on cold rows; on
 the funnel also the *oracle* AUC of the generator's ``true_click_prob`` on the same rows
 (the best any model can do). Mean ± std over seeds (world, split and model). Models are
-trained with early stopping on the validation click AUC, and the best epoch restored.
+trained with early stopping on the validation click AUC, and the best epoch restored. Every
+model of a seed sees the same data, so the LM models are compared with the ID models **paired
+by seed**, judged by the one rule of :mod:`mtlkit.stats`.
 
 Data:
 
@@ -50,17 +52,20 @@ Data:
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import SHARED_DATA, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import SHARED_DATA, VERDICT_LINE, compare, mean_std, paired_cell, parse_reproduction_args, publish, reproduction_parser, timing_line  # noqa: I001
+from mtlkit.data import columns as C
 from mtlkit.data import load_dataset
+from mtlkit.data.batch import IS_COLD_ITEM, ITEM_CONTENT, LABELS, USER
 from mtlkit.data.datasets import drop_input_fields
 from mtlkit.data.tensors import MultiTaskData, TensorSamples
-from mtlkit.metrics import primary_metric, roc_auc
+from mtlkit.metrics import higher_is_better, primary_metric, roc_auc
 from mtlkit.models import build_model
 from mtlkit.training import TrainConfig, Trainer
 
@@ -113,13 +118,13 @@ def affinity_oracles(data: MultiTaskData, args) -> dict[str, float]:
     raw_item[list(data.item_index.values())] = list(data.item_index.keys())
     raw_user = np.zeros(len(data.user_index) + 1, np.int64)
     raw_user[list(data.user_index.values())] = list(data.user_index.keys())
-    rows = (test["is_cold_item"] & (test["user"] > 0)).numpy()
-    user = raw_user[test["user"].numpy()[rows]] - 1  # raw ids start at 1
-    item = raw_item[test["item_content"].numpy()[rows]] - 1
+    rows = (test[IS_COLD_ITEM] & (test[USER] > 0)).numpy()
+    user = raw_user[test[USER].numpy()[rows]] - 1  # raw ids start at 1
+    item = raw_item[test[ITEM_CONTENT].numpy()[rows]] - 1
     names = list(CATEGORY_WORDS)[: len(truth["category_centres"])]
     category = world.items["category"].map({name: k for k, name in enumerate(names)}).to_numpy()
     taste = truth["user_click_factors"][user]  # (n, dim)
-    clicks = test["labels"][:, 0].numpy()[rows]
+    clicks = test[LABELS][:, 0].numpy()[rows]
     return {
         "click AUC on cold rows of a_iᵀv_j (user taste × item vector)":
             roc_auc(clicks, np.einsum("nd,nd->n", taste, truth["item_factors"][item])),
@@ -151,7 +156,7 @@ def settings(args) -> dict[str, tuple[str, dict, bool]]:
 def part_metrics(trainer: Trainer, samples: TensorSamples, schema) -> dict[str, float]:
     """Task metric (AUC or RMSE) on warm and on cold rows: ``{"click warm": …, "click cold": …}``."""
     out = {}
-    for part, rows in (("warm", ~samples["is_cold_item"]), ("cold", samples["is_cold_item"])):
+    for part, rows in (("warm", ~samples[IS_COLD_ITEM]), ("cold", samples[IS_COLD_ITEM])):
         metrics = trainer.evaluate(samples.subset(torch.nonzero(rows).squeeze(1)))
         for task in schema.tasks:
             out[f"{task.name} {part}"] = metrics[task.name][primary_metric(task.kind)]
@@ -198,12 +203,12 @@ def main(argv: list[str] | None = None) -> str:
     for seed in seeds:
         args.seed = seed
         data, data_line = load(args)
-        test, cold = data.test, data.test["is_cold_item"]
+        test, cold = data.test, data.test[IS_COLD_ITEM]
         fact = {"cold test rows": int(cold.sum()), "warm test rows": int((~cold).sum()),
-                "cold test rows with a click": int(test["labels"][cold, 0].sum()),
+                "cold test rows with a click": int(test[LABELS][cold, 0].sum()),
                 "training rows per user": len(data.train) / (data.schema.n_users - 1)}  # fmt: skip
-        if "true_click_prob" in test:
-            truth, clicks = test["true_click_prob"].numpy(), test["labels"][:, 0].numpy()
+        if C.TRUE_CLICK_PROB in test:
+            truth, clicks = test[C.TRUE_CLICK_PROB].numpy(), test[LABELS][:, 0].numpy()
             for part, rows in (("warm", ~cold.numpy()), ("cold", cold.numpy())):
                 fact[f"oracle click AUC, {part} (true_click_prob)"] = roc_auc(clicks[rows], truth[rows])
             fact.update(affinity_oracles(data, args))
@@ -218,128 +223,119 @@ def main(argv: list[str] | None = None) -> str:
             print(f"seed {seed} {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
 
     tasks = [(t.name, primary_metric(t.kind)) for t in data.schema.tasks]
-    columns = [f"{name} {part}" for name, _ in tasks for part in ("warm", "cold")]
-    titles = [f"{name} {metric.upper()} {part}" for name, metric in tasks for part in ("warm", "cold")]
-    lines = ["| model | " + " | ".join(titles) + " | parameters trained | train s | epochs run |",
-             "|---|" + "---:|" * (len(titles) + 3)]  # fmt: skip
-    for label in runs:
-        s = scores[label]
-        lines.append(f"| {label} | " + " | ".join(fmt(s[c]) for c in columns)
-                     + f" | {int(np.mean(s['parameters trained'])):,} | {fmt(s['train s'], 1)} | {fmt(s['epochs run'], 1)} |")  # fmt: skip
     fact_lines = [f"- {key}: {fmt(values, 3 if 'AUC' in key else 0)}" for key, values in facts.items()]
     encoded = {label: np.mean(s["texts encoded"]) for label, s in scores.items() if "texts encoded" in s}
     fact_lines += [f"- {label}: {n:,.0f} distinct texts encoded by the LM per run (train, valid and test)"
                    for label, n in encoded.items()]  # fmt: skip
+    sentences = verdict(scores, runs, tasks) + reading(scores, runs, tasks, facts)
+    seconds = {label: scores[label]["train s"] for label in runs}
+    hybrid = hybrid_label(runs)
+    timing = [timing_line(seconds, "training"),
+              f"{TIMING_RATIO}: the hybrid LM takes {statistics.fmean(seconds[hybrid]) / statistics.fmean(seconds['ID-MMoE']):.1f}× "
+              "ID-MMoE's (the LM's frozen text is encoded once and cached)"]
 
     lm_max_length = next(kwargs["max_length"] for name, kwargs, _ in runs.values() if name == "lm")
-    report = "\n".join(
-        header(
-            f"Cold start: language model vs. ID embeddings ({args.data})",
-            device,
-            [
-                "data: " + data_line + ("" if args.data == "movielens-100k" else "; seed s per run"),
-                (f"training: at most {args.epochs} epochs, early stopping on valid click AUC (patience 2, best "
-                 f"epoch restored), batch 256, Adam lr {args.lr:g}, equal weighting, default model configs; LM: "
-                 f"all-MiniLM-L6-v2, max_length {lm_max_length}, d_projection 64, 4 experts; the hybrid's ID half is "
-                 f"ID-MMoE's feature encoder (default config, use_text=False)"),
-                f"mean ± std over {len(seeds)} seed(s) ("
-                + ("world, split and model" if args.data == "synthetic-funnel" else "sampled negatives and model; the split is fixed")
-                + ")",
-            ],
-        )
-        + lines
-        + ["", "Data facts (test split):", "", *fact_lines]
-        + ["", f"**Expectation.** {CLAIM}.", "", verdict(scores, runs, tasks, facts)]
-    ) + "\n"
     name = f"reproduce_cold_start-{args.data}"
     if args.data == "synthetic-funnel" and args.n_impressions != parser.get_default("n_impressions"):
         name += f"-{args.n_impressions}"  # a non-default world gets its own results file
-    write_report(report, name, device, args.quick, args.output)
+    report, _ = publish(
+        f"Cold start: language model vs. ID embeddings ({args.data})", device,
+        [
+            "data: " + data_line + ("" if args.data == "movielens-100k" else "; seed s per run"),
+            (f"training: at most {args.epochs} epochs, early stopping on valid click AUC (patience 2, best "
+             f"epoch restored), batch 256, Adam lr {args.lr:g}, equal weighting, default model configs; LM: "
+             f"all-MiniLM-L6-v2, max_length {lm_max_length}, d_projection 64, 4 experts; the hybrid's ID half is "
+             f"ID-MMoE's feature encoder (default config, use_text=False)"),
+            f"mean ± std over {len(seeds)} seed(s) ("
+            + ("world, split and model" if args.data == "synthetic-funnel" else "sampled negatives and model; the split is fixed")
+            + "); every model of a seed sees the same data, so models are compared paired by seed",
+            VERDICT_LINE,
+            *timing,
+        ],
+        [*table(scores, runs, tasks), "", "Data facts (test split):", "", *fact_lines, "",
+         f"**Expectation.** {CLAIM}.", "", "**Measured** (cold test rows, paired by seed).", "", *sentences],
+        name=name, quick=args.quick, output=args.output, seeds=seeds,
+        readme=[*table(scores, runs, tasks, parts=("cold",)), "", *sentences, f"- {timing[1]}."],
+        data={"scores": scores, "facts": facts},
+    )
     return report
 
 
-def verdict(scores, runs, tasks, facts) -> str:
-    """The generated "**Measured.**" paragraph: does the hybrid LM win on cold rows, per task, and
-    at what training-time cost; then the best text-only LM."""
-    hybrid = next(label for label in runs if label.startswith("LM") and "hybrid" in label)
+#: The line that compares training times (dropped, as every timing, when repeated runs are compared).
+TIMING_RATIO = "training seconds per run"
+
+
+def table(scores, runs, tasks, parts: tuple[str, ...] = ("warm", "cold")) -> list[str]:
+    """Per model: each task's metric on ``parts`` (mean ± std), parameters and epochs run."""
+    columns = [f"{name} {part}" for name, _ in tasks for part in parts]
+    titles = [f"{name} {metric.upper()} {part}" for name, metric in tasks for part in parts]
+    lines = ["| model | " + " | ".join(titles) + " | parameters trained | epochs run |",
+             "|---|" + "---:|" * (len(titles) + 2)]  # fmt: skip
+    for label in runs:
+        s = scores[label]
+        lines.append(f"| {label} | " + " | ".join(fmt(s[c]) for c in columns)
+                     + f" | {int(np.mean(s['parameters trained'])):,} | {fmt(s['epochs run'], 1)} |")  # fmt: skip
+    return lines
+
+
+def hybrid_label(runs) -> str:
+    return next(label for label in runs if label.startswith("LM") and "hybrid" in label)
+
+
+def versus(scores, a: str, b: str, column: str, metric: str):
+    """``a`` − ``b`` on ``column`` (e.g. "click cold"), paired by seed over the seeds where both are defined."""
+    return compare(scores[a][column], scores[b][column], higher_is_better=higher_is_better(metric))
+
+
+def verdict(scores, runs, tasks) -> list[str]:
+    """The generated verdicts: on every cold task, the hybrid LM and the best text-only LM against
+    each ID model, paired by seed; and how many tasks the hybrid wins."""
+    hybrid = hybrid_label(runs)
     text_only = [label for label in runs if label.startswith("LM") and label != hybrid]
-    id_label, text_label = "ID-MMoE", "ID-MMoE + title embeddings"
-    parts, wins, resolved, defined = [], 0, 0, 0
+    id_models = ("ID-MMoE", "ID-MMoE + title embeddings")
+    sentences, wins, defined = [], 0, 0
     for name, metric in tasks:
         column = f"{name} cold"
-        best_id = max((id_label, text_label), key=lambda label: _score(scores[label][column], metric))
-        if math.isnan(_score(scores[best_id][column], metric)):
-            parts.append(f"{name} {metric.upper()} is undefined on cold rows (one class)")
+        if all(math.isnan(v) for v in scores[id_models[0]][column]):
+            sentences.append(f"- cold {name} {metric.upper()} is undefined (one class on cold rows).")
             continue
-        lm_values, id_values = scores[hybrid][column], scores[best_id][column]
-        gap = _score(lm_values, metric) - _score(id_values, metric)
-        noise = max(np.nanstd(lm_values, ddof=1), np.nanstd(id_values, ddof=1)) if len(lm_values) > 1 else math.nan
-        defined, wins, resolved = defined + 1, wins + (gap > 0), resolved + (gap > 0 and gap > noise)
-        outcome = "wins" if gap > 0 else "**loses**"
-        if abs(gap) <= noise:
-            outcome += " (the gap is within one std over seeds: not resolved)"
-        elif math.isnan(noise):
-            outcome += " (one seed: no spread to judge by)"
-        best_text = max(text_only, key=lambda label: _score(scores[label][column], metric))
-        parts.append(f"cold {name} {metric.upper()}: hybrid LM {np.nanmean(lm_values):.3f} vs best ID model "
-                     f"{np.nanmean(id_values):.3f} ({best_id}) — the hybrid {outcome}; best text-only LM "
-                     f"{np.nanmean(scores[best_text][column]):.3f}")  # fmt: skip
-    times = {label: np.mean(scores[label]["train s"]) for label in (id_label, hybrid, *text_only)}
-    if len(scores[hybrid]["train s"]) == 1:
-        lead = (f"wins on {wins} of {defined} tasks, from one seed (no spread to judge by)" if wins == defined
-                else f"does **not** win: it beats the best ID model on {wins} of {defined} tasks, from one seed")
-    else:
-        lead = ("wins" if resolved == defined else "does **not** clearly win") + (
-            f": it beats the best ID model on {wins} of {defined} tasks, {resolved} of them by more than one std "
-            f"over seeds")
-    text = f"**Measured.** On cold items the hybrid LM ({hybrid}) {lead}. " + "; ".join(parts) + ". "
-    text += (f"Training time: the hybrid LM {times[hybrid]:.0f} s vs ID-MMoE {times[id_label]:.0f} s "
-             f"({times[hybrid] / max(times[id_label], 1e-9):.1f}×)")  # fmt: skip
-    slow = max(text_only, key=times.get)
-    text += f"; the slowest text-only LM ({slow}) {times[slow]:.0f} s."
-    return text + "\n\n" + reading(scores, runs, tasks, facts)
+        defined += 1
+        against = {label: versus(scores, hybrid, label, column, metric) for label in id_models}
+        wins += all(c is not None and c.verdict == "helps" for c in against.values())
+        sentences.append(
+            f"- cold {name} {metric.upper()}: hybrid LM {fmt(scores[hybrid][column])}; against "
+            + "; against ".join(f"{label} ({fmt(scores[label][column])}) {paired_cell(c, 3)}"
+                                for label, c in against.items())
+            + "; " + "; ".join(f"{label} against ID-MMoE {paired_cell(versus(scores, label, 'ID-MMoE', column, metric), 3)}"
+                               for label in text_only) + "."
+        )
+    sentences.insert(0, f"- The hybrid LM beats both ID models (helps against each, paired by seed) on {wins} of "
+                        f"{defined} cold tasks.")
+    return sentences
 
 
-def reading(scores, runs, tasks, facts) -> str:
-    """The generated "**Why.**" paragraph: what the ablations and the data facts say."""
-    click = f"{tasks[0][0]} cold"
-
-    def cold(label: str) -> float:
-        return float(np.nanmean(scores[label][click]))
-
-    hybrid = next(label for label in runs if label.startswith("LM") and "hybrid" in label)
-    text_best = max((label for label in runs if label.startswith("LM") and label != hybrid), key=cold)
-    values = [v for v in scores[text_best][click] if not math.isnan(v)]
-    if not values:
-        return ("**Why.** The click task has one class on cold rows (its negatives are sampled from warm items), "
-                "so the comparison rests on the other tasks.")  # fmt: skip
-    text = (
-        f"**Why.** The ID model is not blind on cold items: it still sees their item fields; without them its cold "
-        f"click AUC is {cold('ID-MMoE, no item fields'):.3f} (with them {cold('ID-MMoE'):.3f}), and title "
-        f"embeddings on top of the IDs give {cold('ID-MMoE + title embeddings, no item fields'):.3f} without "
-        f"the fields and {cold('ID-MMoE + title embeddings'):.3f} with them. The text-only LM has no user id and "
-        f"no user field, so what it can transfer to a cold item is the title and the user's recent titles; its "
-        f"best cold click AUC is {cold(text_best):.3f}. The hybrid adds the ID encoder's user side (user id, user "
-        f"fields, behaviour sequence) to the LM's reading of the title: {cold(hybrid):.3f}."
-    )
+def reading(scores, runs, tasks, facts) -> list[str]:
+    """What the ablations (no item fields) and, on the funnel, the oracles say about the first task."""
+    name, metric = tasks[0]
+    column = f"{name} cold"
+    if all(math.isnan(v) for v in scores["ID-MMoE"][column]):
+        return [f"- The {name} task has one class on cold rows (its negatives are sampled from warm items), so the "
+                "comparison rests on the other tasks."]
+    fields = {label: versus(scores, label, f"{label}, no item fields", column, metric)
+              for label in ("ID-MMoE", "ID-MMoE + title embeddings")}
+    sentences = [
+        f"- The ID models still see a cold item's fields: with them against without, cold {name} {metric.upper()} "
+        + "; ".join(f"{label} {paired_cell(c, 3)}" for label, c in fields.items()) + "."
+    ]
     oracle = "click AUC on cold rows of a_iᵀm_k (user taste × category centre)"
     if oracle in facts:
-        text += (
-            f" On the funnel a title tells only the item's category (its words are drawn from the category's "
-            f"vocabulary), which the `category` field already gives the ID model; even the generator's noiseless "
-            f"user-taste × category score reaches only {np.mean(facts[oracle]):.3f} on cold rows (the "
-            f"{np.mean(facts['oracle click AUC, cold (true_click_prob)']):.3f} of `true_click_prob` includes each "
-            f"impression's hidden intent, which no model sees), and with about "
-            f"{np.mean(facts['training rows per user']):.0f} training impressions per user no model learns much "
-            f"of a user's taste."
+        sentences.append(
+            f"- On the funnel a title tells only the item's category; the generator's noiseless user-taste × "
+            f"category score reaches {fmt(facts[oracle])} cold click AUC, `true_click_prob` (which includes each "
+            f"impression's hidden intent, seen by no model) {fmt(facts['oracle click AUC, cold (true_click_prob)'])}, "
+            f"with about {np.mean(facts['training rows per user']):.0f} training impressions per user."
         )
-    return text
-
-
-def _score(values: list[float], metric: str) -> float:
-    """Higher is better: AUC as is, RMSE negated; NaN when undefined."""
-    value = float(np.nanmean(values)) if not all(math.isnan(v) for v in values) else math.nan
-    return value if metric == "auc" else -value
+    return sentences
 
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ On the test split's entire impression space both pCVR estimates are scored by
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
-from _common import fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import VERDICT_LINE, compare, fit_and_test, mean_std, paired_cell, paired_numbers, paper_agreement, parse_reproduction_args, publish, reproduction_parser  # noqa: I001
+from mtlkit.data import columns as C
 from mtlkit.data import load_dataset
+from mtlkit.data.batch import LABELS
 from mtlkit.metrics import roc_auc
 
 CLAIM = (
@@ -34,12 +35,25 @@ CLAIM = (
     "space; ESMM, which learns pCVR through pCTCVR = pCTR × pCVR on all impressions, removes "
     "it and improves CVR AUC over the BASE model"
 )
+BASE, ESMM = "BASE: CVR on clicked impressions (SingleTask)", "ESMM (pCTCVR = pCTR · pCVR on all impressions)"
+SETTINGS = {BASE: ("single", (C.CLICK, C.CONVERSION)), ESMM: ("esmm", (C.CLICK, C.PURCHASE))}  # label -> (model, tasks)
+AUC, CALIBRATION = "AUC (entire space, counterfactual labels)", "mean pCVR / mean true CVR"
+ERROR = "calibration error (distance of that ratio from 1)"
+#: metric -> whether higher is better (None: not judged; its distance to 1 is, in the next column)
+METRICS = {
+    AUC: True,
+    "Spearman(pCVR, true CVR)": True,
+    CALIBRATION: None,
+    ERROR: False,
+    "mean absolute error of pCVR (against the true CVR)": False,
+    "AUC on clicked impressions (observed purchases)": True,
+}
 
 
 def cvr_predictions(trainer, model_name: str) -> np.ndarray:
     """pCVR for every test impression (ESMM: its CVR tower; the baseline: its conversion output)."""
     if model_name != "esmm":
-        return trainer.predict("test")["conversion"].numpy()
+        return trainer.predict("test")[C.CONVERSION].numpy()
     model, samples = trainer.model, trainer.split("test")
     model.eval()
     with torch.no_grad():
@@ -50,6 +64,53 @@ def cvr_predictions(trainer, model_name: str) -> np.ndarray:
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def score(data, p_cvr: np.ndarray, seed: int) -> dict[str, float]:
+    """Every metric of :data:`METRICS` for one model's pCVR on the test split's impressions."""
+    true_cvr = data.test[C.TRUE_CVR].numpy().astype(np.float64)
+    counterfactual = np.random.default_rng(10_000 + seed).random(len(true_cvr)) < true_cvr
+    labels = data.test[LABELS].numpy()
+    clicked = labels[:, 0] > 0.5
+    ratio = float(p_cvr.mean() / true_cvr.mean())
+    return {
+        AUC: roc_auc(counterfactual, p_cvr),
+        "Spearman(pCVR, true CVR)": spearman(p_cvr, true_cvr),
+        CALIBRATION: ratio,
+        ERROR: abs(ratio - 1),
+        "mean absolute error of pCVR (against the true CVR)": float(np.abs(p_cvr - true_cvr).mean()),
+        "AUC on clicked impressions (observed purchases)": roc_auc(labels[clicked, 1] > 0.5, p_cvr[clicked]),
+    }
+
+
+def table(scores: dict[str, dict[str, list[float]]], paired: dict, metrics: list[str]) -> list[str]:
+    """Both models' ``metrics`` (mean ± std) and ESMM − BASE paired by seed, with the verdict where
+    the metric has a better direction."""
+    lines = ["| model | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
+    for label in SETTINGS:
+        lines.append(f"| {label} | " + " | ".join(mean_std(scores[label][m]) for m in metrics) + " |")
+    lines.append("| ESMM − BASE, paired by seed | " + " | ".join(
+        paired_numbers(paired[m]) if METRICS[m] is None else paired_cell(paired[m]) for m in metrics) + " |")
+    return lines
+
+
+def measured(scores: dict[str, dict[str, list[float]]]) -> tuple[list[str], list[str], list[str]]:
+    """The full table, the README's (entire-space metrics only) and the generated sentences."""
+    base, esmm = scores[BASE], scores[ESMM]
+    paired = {m: compare(esmm[m], base[m], higher_is_better=h is not False) for m, h in METRICS.items()}
+    n = len(base[AUC])
+    over = {label: sum(r > 1 for r in scores[label][CALIBRATION]) for label in SETTINGS}
+    sentences = [
+        f"- Entire-space CVR AUC: ESMM {mean_std(esmm[AUC])} vs BASE {mean_std(base[AUC])}; ESMM − BASE "
+        f"{paired_cell(paired[AUC])}: {paper_agreement(paired[AUC])}.",
+        f"- Calibration (mean pCVR / mean true CVR, 1 = calibrated): ESMM {mean_std(esmm[CALIBRATION], 3)}, BASE "
+        f"{mean_std(base[CALIBRATION], 3)}; ESMM's calibration error against BASE's {paired_cell(paired[ERROR], 3)}. "
+        f"The ratio is above 1 (an over-estimate) on {over[ESMM]} of {n} seeds for ESMM and {over[BASE]} of {n} "
+        "for BASE.",
+        f"- On clicked impressions, the space BASE is trained on, ESMM − BASE AUC "
+        f"{paired_cell(paired['AUC on clicked impressions (observed purchases)'])}.",
+    ]
+    return table(scores, paired, list(METRICS)), table(scores, paired, [AUC, CALIBRATION, ERROR]), sentences
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -64,80 +125,33 @@ def main(argv: list[str] | None = None) -> str:
         world["selection_bias"] = args.selection_bias
     seq_len = 5 if args.quick else 20
 
-    settings = {  # label -> (model, tasks)
-        "BASE: CVR on clicked impressions (SingleTask)": ("single", ("click", "conversion")),
-        "ESMM (pCTCVR = pCTR · pCVR on all impressions)": ("esmm", ("click", "purchase")),
-    }
-    scores: dict[str, dict[str, list[float]]] = {label: {} for label in settings}
+    scores: dict[str, dict[str, list[float]]] = {label: {m: [] for m in METRICS} for label in SETTINGS}
     for seed in seeds:
-        for label, (model_name, tasks) in settings.items():
+        for label, (model_name, tasks) in SETTINGS.items():
             data = load_dataset("synthetic-funnel", seed=seed, tasks=tasks, seq_len=seq_len, **world)
             trainer, _ = fit_and_test(model_name, data, seed=seed, device=args.device,
                                       epochs=epochs, batch_size=512, lr=1e-3)
-            p_cvr = cvr_predictions(trainer, model_name)
-            true_cvr = data.test["true_cvr"].numpy().astype(np.float64)
-            counterfactual = np.random.default_rng(10_000 + seed).random(len(true_cvr)) < true_cvr
-            clicked = data.test["labels"][:, 0].numpy() > 0.5
-            row = {
-                "AUC (entire space, counterfactual labels)": roc_auc(counterfactual, p_cvr),
-                "Spearman(pCVR, true CVR)": spearman(p_cvr, true_cvr),
-                "mean pCVR / mean true CVR": float(p_cvr.mean() / true_cvr.mean()),
-                "mean |pCVR − true CVR|": float(np.abs(p_cvr - true_cvr).mean()),
-                "AUC on clicked impressions (observed purchases)": roc_auc(
-                    data.test["labels"][clicked, 1].numpy() if model_name == "single" else
-                    (data.test["labels"][clicked, 1].numpy() > 0.5), p_cvr[clicked]),
-            }  # fmt: skip
+            row = score(data, cvr_predictions(trainer, model_name), seed)
             for key, value in row.items():
-                scores[label].setdefault(key, []).append(value)
+                scores[label][key].append(value)
             print(f"seed {seed} {label}: {row}", flush=True)
 
-    metrics = list(next(iter(scores.values())))
-    lines = ["| model | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
-    for label in settings:
-        lines.append(f"| {label} | " + " | ".join(mean_std(scores[label][m]) for m in metrics) + " |")
-    base, esmm = (scores[label] for label in settings)
-    # Both models of one seed see the same world and split: their difference, seed by seed,
-    # is free of the world-to-world spread.
-    paired = {m: [e - b for e, b in zip(esmm[m], base[m], strict=True)] for m in metrics}
-    lines.append("| ESMM − BASE, paired by seed | " + " | ".join(mean_std(paired[m]) for m in metrics) + " |")
-    key_auc, key_cal = metrics[0], metrics[2]
-    auc_gain = float(np.mean(paired[key_auc]))
-    n = len(paired[key_auc])
-    stderr = float(np.std(paired[key_auc], ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    wins = sum(d > 0 for d in paired[key_auc])
-    if auc_gain > 2 * stderr:
-        agreement = "The AUC gain **agrees** with the paper (more than twice its standard error)."
-    elif auc_gain > 0:
-        agreement = "The AUC gain has the paper's direction but is **within the seed noise** (under twice its standard error)."
-    else:
-        agreement = "The AUC gain is **not** reproduced at this size; see the calibration columns."
-    verdict = [
-        "",
-        f"**Paper's claim.** {CLAIM}.",
-        "",
-        f"**Measured.** Entire-space CVR AUC: ESMM {mean_std(esmm[key_auc])} vs BASE "
-        f"{mean_std(base[key_auc])}; paired by seed ESMM − BASE = {auc_gain:+.4f} (standard error "
-        f"{stderr:.4f}; higher on {wins} of {n} seeds). Calibration (mean pCVR / mean true CVR): "
-        f"ESMM {mean_std(esmm[key_cal], 3)}, BASE {mean_std(base[key_cal], 3)}. {agreement}"
-        + (" BASE over-estimates the entire-space CVR (ratio > 1), as selection bias predicts: "
-           "clicked impressions are enriched in high-intent ones." if np.mean(base[key_cal]) > 1 else ""),
-    ]
-    report = "\n".join(
-        header(
-            "ESMM vs. a CVR model trained on clicks only (Ma et al., SIGIR 2018)",
-            device,
-            [
-                "data: `load_dataset('synthetic-funnel', seed=s, tasks=...)` "
-                + (f"with {world}" if world else "(quick world: 1,000 users, 400 items, 40,000 impressions)")
-                + f", seq_len {seq_len}, temporal split; scored on the test split's every impression",
-                f"training: {epochs} epochs, batch 512, Adam lr 1e-3, equal weighting, default model configs",
-                f"mean ± std over {len(seeds)} seeds (world, split and model)",
-            ],
-        )
-        + lines
-        + verdict
-    ) + "\n"
-    write_report(report, "esmm", device, args.quick, args.output)
+    full, short, sentences = measured(scores)
+    report, _ = publish(
+        "ESMM vs. a CVR model trained on clicks only (Ma et al., SIGIR 2018)", device,
+        [
+            "data: `load_dataset('synthetic-funnel', seed=s, tasks=...)` "
+            + (f"with {world}" if world else "(quick world: 1,000 users, 400 items, 40,000 impressions)")
+            + f", seq_len {seq_len}, temporal split; scored on the test split's every impression",
+            f"training: {epochs} epochs, batch 512, Adam lr 1e-3, equal weighting, default model configs",
+            f"mean ± std over {len(seeds)} seeds (world, split and model); both models of a seed share its world, "
+            "so ESMM − BASE is paired by seed",
+            VERDICT_LINE,
+        ],
+        [*full, "", f"**Paper's claim.** {CLAIM}.", "", "**Measured.**", "", *sentences],
+        name="esmm", quick=args.quick, output=args.output, seeds=seeds,
+        readme=[*short, "", *sentences], data={"scores": scores},
+    )
     return report
 
 

@@ -43,8 +43,8 @@ curves per p (as Figure 4) and the final test MSE against p.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import itertools
 import math
 import statistics
 from dataclasses import dataclass
@@ -52,9 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, fit_and_test, header, mean_std, n_parameters, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
+from _common import VERDICT_LINE, compare, fit_and_test, mean_std, n_parameters, paired_cell, paired_numbers, paper_agreement, parse_reproduction_args, publish, reproduction_parser, verdict_word  # noqa: I001
 from mtlkit.data import load_dataset
 from mtlkit.data.batch import DENSE, LABELS
+from mtlkit.stats import PairedComparison
 
 CLAIM = (
     "(paraphrased from §5.1 and Figure 4) for all models the loss is lower on data with higher "
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> str:
             lines.append(
                 f"| {p} | {name} | {rs[0].n_parameters:,} | {chosen_lr[name]:g} | "
                 f"{mean_std([r.train_mse for r in rs])} | {mean_std([r.test_mse[0] for r in rs])} | "
-                f"{mean_std([r.test_mse[1] for r in rs])} | {mean_std([sum(r.test_mse) / 2 for r in rs])} |"
+                f"{mean_std([r.test_mse[1] for r in rs])} | {mean_std([test_mse(r) for r in rs])} |"
             )
     reference = [
         "",
@@ -196,75 +197,89 @@ def main(argv: list[str] | None = None) -> str:
         "|---:|---:|---:|---:|",
         *(f"| {p} | " + " | ".join(reference_points(p, seeds, n)) + " |" for p in correlations),
     ]
-
-    report = "\n".join(
-        header(
-            "MMoE synthetic experiment (Ma et al., KDD 2018, §5.1)",
-            device,
-            [
-                (
-                    f"data: `load_dataset('synthetic-mmoe', correlation=p, seed=s, n={n})` (100 features, "
-                    "80/10/10 random split), one data set per (p, seed)"
-                ),
-                (
-                    f"training: {epochs} epochs, batch {BATCH_SIZE}, Adam, equal weighting; lr per model "
-                    f"chosen from {{{', '.join(f'{lr:g}' for lr in lrs)}}} by validation MSE at "
-                    f"p = {SELECTION_P}, seed {seeds[0]}; MSEs after the last epoch"
-                ),
-                f"models: {', '.join(f'{m} {MODEL_KWARGS[m]}' for m in models)}; shared: {COMMON}",
-                f"mean ± std over {len(seeds)} seeds (data and model seed)",
-            ],
-        )
-        + lines
-        + reference
-        + ["", f"**Paper's claim.** {CLAIM}", "", verdict(results, models, correlations)]
-    ) + "\n"
-    write_report(report, "mmoe_synthetic", device, args.quick, args.output)
-    if not args.quick:
-        plot(results, models, correlations, RESULTS / f"mmoe_synthetic-{device.type}.png")
+    summary, sentences = measured(results, models, correlations)
+    body = [*lines, *reference, "", "#### Test MSE (mean of both tasks) and the MoE models against Shared-Bottom",
+            "", *summary, "", f"**Paper's claim.** {CLAIM}.", "", "**Measured.**", "", *sentences]
+    report, output = publish(
+        "MMoE synthetic experiment (Ma et al., KDD 2018, §5.1)", device,
+        [
+            (
+                f"data: `load_dataset('synthetic-mmoe', correlation=p, seed=s, n={n})` (100 features, "
+                "80/10/10 random split), one data set per (p, seed); the data sets of one seed share x, so "
+                "every comparison is paired by seed"
+            ),
+            (
+                f"training: {epochs} epochs, batch {BATCH_SIZE}, Adam, equal weighting; lr per model "
+                f"chosen from {{{', '.join(f'{lr:g}' for lr in lrs)}}} by validation MSE at "
+                f"p = {SELECTION_P}, seed {seeds[0]}; MSEs after the last epoch"
+            ),
+            f"models: {', '.join(f'{m} {MODEL_KWARGS[m]}' for m in models)}; shared: {COMMON}",
+            f"mean ± std over {len(seeds)} seeds (data and model seed)",
+            VERDICT_LINE,
+        ],
+        body, name="mmoe_synthetic", quick=args.quick, output=args.output, seeds=seeds,
+        readme=[*summary, "", *sentences],
+        data={"chosen_lr": chosen_lr, "runs": [{"model": name, "correlation": p, "seed": seed,
+                                                 **dataclasses.asdict(run)}
+                                                for (name, p), rs in results.items() for seed, run in zip(seeds, rs)]},
+    )
+    if output is not None:
+        plot(results, models, correlations, output.with_suffix(".png"))
     return report
 
 
-def verdict(results: dict[tuple[str, float], list[Run]], models: tuple[str, ...],
-            correlations: tuple[float, ...]) -> str:
-    """The generated "**Measured.**" paragraph: the paper's three observations, checked.
+def test_mse(run: Run) -> float:
+    """The run's test MSE, mean of the two tasks."""
+    return sum(run.test_mse) / 2
 
-    Rises are paired by seed (the data sets of one seed share x, u1 and u2 across p): the rise
-    of model m is loss(m, p_low, s) − loss(m, p_high, s), averaged over seeds s; a difference
-    counts as clear when its mean exceeds two standard errors of the mean.
+
+def measured(results: dict[tuple[str, float], list[Run]], models: tuple[str, ...],
+             correlations: tuple[float, ...]) -> tuple[list[str], list[str]]:
+    """The README table and the generated sentences: the paper's three observations, each judged
+    paired by seed (the data sets of one seed share x, u1 and u2 across p).
+
+    1. the MoE models are below Shared-Bottom at every p: test MSE of MoE − Shared-Bottom per p;
+    2. every model's loss rises as p falls: rise = loss(p_low) − loss(p_high) against 0;
+    3. Shared-Bottom's rise exceeds MMoE's: rise(Shared-Bottom) − rise(MMoE).
     """
     hi, lo = correlations[0], correlations[-1]
-    metrics = {"final training MSE": lambda r: r.train_mse, "test MSE": lambda r: sum(r.test_mse) / 2}
-    sentences, agrees_everywhere = [], True
-    for label, value in metrics.items():
+    moe = [m for m in models if m != "shared-bottom"]
+    table = ["| model | " + " | ".join(f"p = {p}" for p in correlations) + " |",
+             "|---|" + "---:|" * len(correlations)]
+    for name in models:
+        table.append(f"| {name} | " + " | ".join(mean_std([test_mse(r) for r in results[name, p]], 2)
+                                                  for p in correlations) + " |")
+    for name in moe:
+        table.append(f"| {name} − shared-bottom, paired | " + " | ".join(
+            paired_cell(below(results, name, p), 2) for p in correlations) + " |")
+    sentences = []
+    for name in moe:
+        helps = [p for p in correlations if below(results, name, p).verdict == "helps"]
+        where = f" (p ∈ {{{', '.join(map(str, helps))}}})" if helps else ""
+        sentences.append(f"- {name} has a lower test MSE than shared-bottom, paired by seed, at {len(helps)} of "
+                         f"{len(correlations)} correlations{where}; the paper finds it lower at every one.")
+    for label, value in (("final training MSE", lambda r: r.train_mse), ("test MSE", test_mse)):
         rise = {name: [value(a) - value(b) for a, b in zip(results[name, lo], results[name, hi])] for name in models}
-        mean = {(name, p): statistics.fmean(value(r) for r in results[name, p]) for name in models for p in correlations}
-        gap = [a - b for a, b in zip(rise["shared-bottom"], rise["mmoe"])]  # > 0: SB degrades more
-        se = statistics.stdev(gap) / math.sqrt(len(gap)) if len(gap) > 1 else math.inf
-        monotone = [name for name in models if all(mean[name, a] <= mean[name, b] for a, b in itertools.pairwise(correlations))]
-        mmoe_below = [p for p in correlations if mean["mmoe", p] < mean["shared-bottom", p]]
-        degrades_more = statistics.fmean(gap) > 0
-        clear = statistics.fmean(gap) > 2 * se
-        agrees_everywhere &= clear and len(mmoe_below) == len(correlations)
+        against_zero = {name: compare(rise[name], [0.0] * len(rise[name])) for name in models}
+        moves = [f"{name} {verdict_word(against_zero[name], 'rises', 'falls', 'stays within noise')} "
+                 f"({paired_numbers(against_zero[name])})" for name in models]
+        gap = compare(rise["shared-bottom"], rise["mmoe"])  # helps: Shared-Bottom degrades more
         sentences.append(
-            f"*{label}*: from p = {hi} to p = {lo} it rises by "
-            + ", ".join(f"{mean_std(rise[name])} ({name})" for name in models)
-            + f"; Shared-Bottom's rise minus MMoE's is {statistics.fmean(gap):+.4f} (standard error {se:.4f}), "
-            + ("so Shared-Bottom degrades more, " + ("clearly" if clear else "but within two standard errors")
-               if degrades_more else "so Shared-Bottom does **not** degrade more than MMoE")
-            + f". The loss grows monotonically as p falls for {', '.join(monotone) or 'no model'}; "
-            + f"MMoE is below Shared-Bottom at p ∈ {{{', '.join(map(str, mmoe_below)) or 'none'}}}. "
-            + ("This **agrees** with the paper." if clear and len(mmoe_below) == len(correlations)
-               else "This agrees with the paper only in part." if degrades_more or mmoe_below
-               else "This does **not** agree with the paper.")
+            f"- {label}, from p = {hi} to p = {lo}: " + "; ".join(moves) + ". Shared-Bottom's rise minus MMoE's "
+            f"{paired_cell(gap)}: {paper_agreement(gap)}."
         )
-    if not agrees_everywhere:
-        sentences.append(seed_noise_note(results, correlations))
-    return "**Measured.** " + " ".join(sentences)
+    sentences.append(f"- {seed_noise_note(results, correlations)}")
+    return table, sentences
+
+
+def below(results: dict[tuple[str, float], list[Run]], name: str, p: float) -> PairedComparison:
+    """``name`` − shared-bottom test MSE at ``p``, paired by seed ("helps": ``name`` is lower)."""
+    return compare([test_mse(r) for r in results[name, p]], [test_mse(r) for r in results["shared-bottom", p]],
+                   higher_is_better=False)
 
 
 def seed_noise_note(results: dict[tuple[str, float], list[Run]], correlations: tuple[float, ...]) -> str:
-    """Why a trend over p can hide: Shared-Bottom's run-to-run spread against its spread over p."""
+    """How a trend over p can hide: Shared-Bottom's run-to-run spread against its spread over p."""
 
     def std(values: list[float]) -> float:
         return statistics.stdev(values) if len(values) > 1 else 0.0
@@ -277,16 +292,15 @@ def seed_noise_note(results: dict[tuple[str, float], list[Run]], correlations: t
     n_steps = results["shared-bottom", correlations[0]][0].curve[-1][0]
     spread = max(sb_mean) - min(sb_mean)
     return (
-        f"*Why not, as far as this run shows*: after {n_steps} steps Shared-Bottom's final training MSE "
-        f"differs from seed to seed by a standard deviation of {min(sb_std):.2f}–{max(sb_std):.2f} "
-        f"(MMoE: {min(mmoe_std):.2f}–{max(mmoe_std):.2f}), while its mean moves by {spread:.2f} across p"
+        f"After {n_steps} steps Shared-Bottom's final training MSE differs from seed to seed by a standard "
+        f"deviation of {min(sb_std):.2f}–{max(sb_std):.2f} (MMoE: {min(mmoe_std):.2f}–{max(mmoe_std):.2f}), "
+        f"while its mean moves by {spread:.2f} across p"
         + (
             ": a Shared-Bottom run's loss depends more on how well that run trains than on the task "
-            "correlation (the larger run-to-run variance of Shared-Bottom that the paper reports in §5.2), "
-            f"and with {n_seeds} seeds instead of the paper's 200 runs a mean is uncertain by about "
+            f"correlation, and with {n_seeds} seeds (the paper averages 200 runs) a mean is uncertain by about "
             f"{max(sb_std) / math.sqrt(n_seeds):.2f} (standard error)."
             if max(sb_std) >= spread
-            else ", more than its seed-to-seed noise."
+            else ", more than its seed-to-seed spread."
         )
     )
 

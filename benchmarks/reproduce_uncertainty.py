@@ -17,15 +17,15 @@ Data: x ~ N(0, I_16), y_t = w_tᵀx + σ_t ε_t with w_t ~ N(0, I/16), σ = (0.5
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import torch
 
-from _common import fit_and_test, header, mean_std, parse_reproduction_args, reproduction_parser, write_report  # noqa: I001
-from mtlkit.data.samples import (
-    DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, LABEL_MASK, LABELS, SPARSE, USER,
-    FeatureSchema, MultiTaskData, TaskSpec, TensorSamples,
-)  # fmt: skip
+from _common import ABOVE_BELOW, VERDICT_LINE, compare, fit_and_test, mean_std, paired_cell, paired_numbers, parse_reproduction_args, publish, reproduction_parser, verdict_word  # noqa: I001
+from mtlkit.data.batch import DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, LABEL_MASK, LABELS, SPARSE, USER
+from mtlkit.data.schema import FeatureSchema, TaskSpec
+from mtlkit.data.tensors import MultiTaskData, TensorSamples
 
 CLAIM = (
     "(Kendall et al. 2018, §3) minimising the objective with respect to the noise "
@@ -35,11 +35,16 @@ CLAIM = (
 
 
 def noisy_regression(n: int, sigmas: tuple[float, ...], seed: int, d: int = 16) -> MultiTaskData:
-    """``len(sigmas)`` linear regression tasks on shared Gaussian inputs with noise ``sigmas``."""
+    """``len(sigmas)`` linear regression tasks on shared Gaussian inputs with noise ``sigmas``.
+
+    ``info["train_noise_std"]`` holds, per task, the standard deviation of the noise σ_t ε_t
+    actually drawn on the training rows: the noise level a perfect model would be left with there.
+    """
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d)).astype(np.float32)
     W = rng.standard_normal((d, len(sigmas))) / math.sqrt(d)
-    Y = (X @ W + rng.standard_normal((n, len(sigmas))) * np.asarray(sigmas)).astype(np.float32)
+    noise = rng.standard_normal((n, len(sigmas))) * np.asarray(sigmas)  # (n, T)
+    Y = (X @ W + noise).astype(np.float32)
     order = rng.permutation(n)
     cut1, cut2 = int(0.8 * n), int(0.9 * n)
     parts = {"train": order[:cut1], "valid": order[cut1:cut2], "test": order[cut2:]}
@@ -60,7 +65,45 @@ def noisy_regression(n: int, sigmas: tuple[float, ...], seed: int, d: int = 16) 
         tasks=tuple(TaskSpec(t, "regression") for t in tasks),
     )  # fmt: skip
     return MultiTaskData(schema=schema, train=splits["train"], valid=splits["valid"], test=splits["test"],
-                         info={"sigmas": list(sigmas)})
+                         info={"sigmas": list(sigmas), "train_noise_std": noise[parts["train"]].std(axis=0).tolist()})
+
+
+def measured(runs: list[dict], sigmas: tuple[float, ...]) -> tuple[list[str], list[str]]:
+    """The table and the sentences: each learned σ̂_t against the true σ_t, the noise drawn on the
+    training rows and the model's training RMSE (which exp(s_t) converges to), paired by seed."""
+    n = len(runs)
+    lines = ["| task | true σ | learned σ̂ = exp(s/2) | σ̂ − σ | noise drawn (train) | training RMSE | "
+             "σ̂ − training RMSE | test RMSE |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    sentences = []
+    for t, sigma in enumerate(sigmas):
+        learned = [r["sigma_hat"][t] for r in runs]
+        drawn = [r["train_noise_std"][t] for r in runs]
+        train_rmse = [r["train_rmse"][t] for r in runs]
+        to_truth = compare(learned, [sigma] * n)
+        to_train = compare(learned, train_rmse)
+        lines.append(f"| y{t + 1} | {sigma:g} | {mean_std(learned, 3)} | {paired_cell(to_truth, 3, *ABOVE_BELOW)} | "
+                     f"{mean_std(drawn, 3)} | {mean_std(train_rmse, 3)} | {paired_cell(to_train, 3, *ABOVE_BELOW)} | "
+                     f"{mean_std([r['test_rmse'][t] for r in runs], 3)} |")
+        sentences.append(
+            f"- y{t + 1}: σ̂ = {mean_std(learned, 3)} is {verdict_word(to_truth, *ABOVE_BELOW)} "
+            f"the true σ = {sigma:g} ({paired_numbers(to_truth, 3)}) and "
+            f"{verdict_word(to_train, *ABOVE_BELOW)} the model's training RMSE "
+            f"{mean_std(train_rmse, 3)} ({paired_numbers(to_train, 3)})."
+        )
+    true_ratio = sigmas[1] / sigmas[0]
+    ratios = [r["sigma_hat"][1] / r["sigma_hat"][0] for r in runs]
+    ratio = compare(ratios, [true_ratio] * n)
+    lines.append(f"| ratio y2 / y1 | {true_ratio:g} | {mean_std(ratios, 3)} | {paired_cell(ratio, 3, *ABOVE_BELOW)} | "
+                 f"{mean_std([r['train_noise_std'][1] / r['train_noise_std'][0] for r in runs], 3)} | "
+                 f"{mean_std([r['train_rmse'][1] / r['train_rmse'][0] for r in runs], 3)} | — | "
+                 f"{mean_std([r['test_rmse'][1] / r['test_rmse'][0] for r in runs], 3)} |")
+    sentences.append(
+        f"- The learned ratio σ̂_2/σ̂_1 = {mean_std(ratios, 3)} is "
+        f"{verdict_word(ratio, *ABOVE_BELOW)} the true {true_ratio:g} "
+        f"({abs(statistics.fmean(ratios) / true_ratio - 1):.1%} off; {paired_numbers(ratio, 3)})."
+    )
+    return lines, sentences
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -73,8 +116,7 @@ def main(argv: list[str] | None = None) -> str:
     epochs = args.epochs or (2 if args.quick else 15)
     sigmas = tuple(args.sigmas)
 
-    recovered: list[tuple[float, ...]] = []
-    rmse: list[tuple[float, ...]] = []
+    runs: list[dict] = []
     for seed in seeds:
         data = noisy_regression(n, sigmas, seed)
         trainer, metrics = fit_and_test(
@@ -82,45 +124,34 @@ def main(argv: list[str] | None = None) -> str:
             model_kwargs=dict(embedding_dim=32, bottom_hidden=(64,), tower_hidden=(32,), dropout=0.0),
             epochs=epochs, batch_size=256, lr=5e-3, weighting="uncertainty",
         )  # fmt: skip
-        log_vars = trainer.strategy.log_vars.detach().cpu()
-        recovered.append(tuple(math.exp(float(s) / 2) for s in log_vars))
-        rmse.append(tuple(metrics[t]["rmse"] for t in data.schema.task_names))
-        print(f"seed {seed}: σ̂ = {recovered[-1]}, test RMSE = {rmse[-1]}", flush=True)
+        train = trainer.evaluate("train")
+        tasks = data.schema.task_names
+        runs.append({
+            "seed": seed,
+            "sigma_hat": [math.exp(float(s) / 2) for s in trainer.strategy.log_vars.detach().cpu()],
+            "train_noise_std": data.info["train_noise_std"],
+            "train_rmse": [train[t]["rmse"] for t in tasks],
+            "test_rmse": [metrics[t]["rmse"] for t in tasks],
+        })  # fmt: skip
+        print(f"seed {seed}: {runs[-1]}", flush=True)
 
-    lines = ["| task | true σ | learned σ̂ = exp(s/2) | test RMSE |", "|---|---:|---:|---:|"]
-    for t, sigma in enumerate(sigmas):
-        lines.append(f"| y{t + 1} | {sigma:g} | {mean_std([r[t] for r in recovered], 3)} | "
-                     f"{mean_std([r[t] for r in rmse], 3)} |")
-    ratios = [r[1] / r[0] for r in recovered]
-    lines.append(f"| ratio y2 / y1 | {sigmas[1] / sigmas[0]:g} | {mean_std(ratios, 3)} | "
-                 f"{mean_std([r[1] / r[0] for r in rmse], 3)} |")
-    error = abs(sum(ratios) / len(ratios) / (sigmas[1] / sigmas[0]) - 1)
-    verdict = [
-        "",
-        f"**Paper's claim.** {CLAIM}.",
-        "",
-        f"**Measured.** The learned ratio σ̂_2/σ̂_1 is {mean_std(ratios, 3)} against the true "
-        f"{sigmas[1] / sigmas[0]:g} ({error:.1%} off): "
-        + ("the learned noise levels **recover** the truth." if error < 0.1 else
-           "the learned noise levels do **not** fully recover the truth with this budget.")
-        + " exp(s_t) converges to the task's *training* MSE, which is the noise variance plus "
-          "whatever the model has not fitted, so σ̂_t ≥ σ_t up to sampling error.",
-    ]
-    report = "\n".join(
-        header(
-            "Uncertainty weighting recovers task noise (Kendall et al., CVPR 2018)",
-            device,
-            [
-                f"data: two linear regression tasks on x ~ N(0, I_16), noise σ = {sigmas}, n = {n:,} (80/10/10)",
-                f"model: shared-bottom (bottom 64, towers 32, no dropout); weighting `uncertainty`; "
-                f"{epochs} epochs, batch 256, Adam lr 5e-3",
-                f"mean ± std over {len(seeds)} seeds",
-            ],
-        )
-        + lines
-        + verdict
-    ) + "\n"
-    write_report(report, "uncertainty", device, args.quick, args.output)
+    table, sentences = measured(runs, sigmas)
+    body = [*table, "", f"**Paper's claim.** {CLAIM}.", "",
+            "**Measured.** At the optimum of the objective exp(s_t) equals the task's training MSE, so σ̂_t "
+            "is compared with the true σ_t and with the model's own training RMSE, seed by seed:", "", *sentences]
+    report, _ = publish(
+        "Uncertainty weighting recovers task noise (Kendall et al., CVPR 2018)", device,
+        [
+            f"data: two linear regression tasks on x ~ N(0, I_16), noise σ = {sigmas}, n = {n:,} (80/10/10); "
+            "noise drawn (train) = the standard deviation of the noise actually drawn on the training rows",
+            f"model: shared-bottom (bottom 64, towers 32, no dropout); weighting `uncertainty`; "
+            f"{epochs} epochs, batch 256, Adam lr 5e-3",
+            f"mean ± std over {len(seeds)} seeds; σ̂ − σ: against the constant σ; σ̂ − training RMSE: paired by seed",
+            VERDICT_LINE,
+        ],
+        body, name="uncertainty", quick=args.quick, output=args.output, seeds=seeds,
+        readme=[*table, "", *sentences], data={"sigmas": list(sigmas), "runs": runs},
+    )
     return report
 
 

@@ -4,7 +4,8 @@ Every strategy trains the same small shared-bottom MLP on the same random batch;
 ``zero_grad → forward → strategy.backward → optimizer.step``. Strategies, with and without
 gradient diagnostics, are timed in interleaved rounds (so a busy machine slows them all
 alike); the table gives the median step time and the median per-round ratio to equal
-weighting.
+weighting, and each strategy's step time is compared with equal weighting's **paired by
+round** by the one rule of :mod:`mtlkit.stats` ("slower", "faster" or within noise).
 
     python benchmarks/weighting_cost.py            # full run, writes benchmarks/results/
     python benchmarks/weighting_cost.py --quick    # smoke test (seconds, 1 thread), prints only
@@ -17,17 +18,15 @@ version and date in its header). The model is defined here, so the benchmark dep
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from _common import header, write_report  # noqa: I001  (adds the checkout to sys.path)
+from _common import VERDICT_LINE, benchmark_parser, compare, publish, set_threads, verdict_word  # noqa: I001
 from mtlkit.weighting import WEIGHTINGS, make_weighting
 
 
@@ -116,48 +115,69 @@ def time_strategies(n_tasks: int, setting: Setting, device: torch.device) -> dic
     return samples
 
 
-def markdown_table(n_tasks: int, samples: dict[tuple[str, bool], list[float]]) -> str:
-    """Median ms/step and the median, over rounds, of its ratio to equal weighting's."""
+def slower(samples: dict[tuple[str, bool], list[float]], name: str, diagnostics: bool):
+    """``name``'s ms per step against equal weighting's without diagnostics, paired by round
+    ("helps" = faster: lower is better)."""
+    return compare(samples[name, diagnostics], samples["equal", False], higher_is_better=False)
+
+
+def markdown_table(n_tasks: int, samples: dict[tuple[str, bool], list[float]], *, detail: bool = True) -> list[str]:
+    """Median ms/step (``detail``), the median over rounds of its ratio to equal weighting's, and
+    the verdict paired by round."""
     base = samples["equal", False]
-    lines = [
-        f"#### {n_tasks} tasks",
-        "",
-        "| strategy | ms/step | × equal | ms/step with diagnostics | × equal |",
-        "|---|---:|---:|---:|---:|",
-    ]
+    columns = []
+    for diagnostics in (False, True):
+        suffix = " with diagnostics" if diagnostics else ""
+        columns += ([f"ms/step{suffix}"] if detail else []) + [f"× equal{suffix}", f"paired by round{suffix}"]
+    lines = [f"{n_tasks} tasks:" if not detail else f"#### {n_tasks} tasks", "",
+             "| strategy | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for name in WEIGHTINGS:
         cells = []
         for diagnostics in (False, True):
             values = samples[name, diagnostics]
             ratio = statistics.median(v / b for v, b in zip(values, base))
-            cells += [f"{statistics.median(values):.2f}", f"{ratio:.2f}"]
+            verdict = ("—" if (name, diagnostics) == ("equal", False)
+                       else verdict_word(slower(samples, name, diagnostics), "faster", "slower"))
+            cells += ([f"{statistics.median(values):.2f}"] if detail else []) + [f"{ratio:.2f}", verdict]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return lines
+
+
+def cost_sentence(n_tasks: int, samples: dict[tuple[str, bool], list[float]]) -> str:
+    """Which strategies are slower than equal weighting per step (paired by round), and the range of
+    the per-round ratios of those that need per-task gradients."""
+    base = samples["equal", False]
+    ratio = {name: statistics.median(v / b for v, b in zip(samples[name, False], base)) for name in WEIGHTINGS}
+    verdicts = {name: verdict_word(slower(samples, name, False), "faster", "slower")
+                for name in WEIGHTINGS if name != "equal"}
+    needs = [name for name in WEIGHTINGS if WEIGHTINGS[name].requires_grads]
+    return (
+        f"- {n_tasks} tasks: slower than equal weighting per step, paired by round: "
+        + (", ".join(f"{n} ({ratio[n]:.2f}×)" for n, v in verdicts.items() if v == "slower") or "none")
+        + "; faster: " + (", ".join(f"{n} ({ratio[n]:.2f}×)" for n, v in verdicts.items() if v == "faster") or "none")
+        + "; the others within noise. The strategies that need per-task gradients (" + ", ".join(needs)
+        + f") cost {min(ratio[n] for n in needs):.2f}–{max(ratio[n] for n in needs):.2f}× a step of equal weighting."
+    )
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny model, few steps; print only")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = benchmark_parser(__doc__.splitlines()[0], "tiny model, few steps; print only",
+                              device="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tasks", type=int, nargs="+", default=None, help="task counts (default 2 3)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: 1 with --quick, else torch's default)")
-    parser.add_argument("--output", type=Path, default=None, help="Markdown file to write")
     args = parser.parse_args(argv)
-
-    threads = args.threads if args.threads is not None else (1 if args.quick else None)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    set_threads(args.threads, args.quick)
     device = torch.device(args.device)
     setting = QUICK if args.quick else Setting()
     task_counts = args.tasks or ([2] if args.quick else [2, 3])
 
-    tables = []
-    for n_tasks in task_counts:
-        tables.append(markdown_table(n_tasks, time_strategies(n_tasks, setting, device)))
-    lines = header(
-        "Cost of a training step per weighting strategy",
-        device,
+    samples = {n_tasks: time_strategies(n_tasks, setting, device) for n_tasks in task_counts}
+    body, readme = [], ["Step time relative to equal weighting (median of the per-round ratios):", ""]
+    for n_tasks, measured in samples.items():
+        body += [*markdown_table(n_tasks, measured), ""]
+        readme += [*markdown_table(n_tasks, measured, detail=False), ""]
+    sentences = [cost_sentence(n_tasks, measured) for n_tasks, measured in samples.items()]
+    report, _ = publish(
+        "Cost of a training step per weighting strategy", device,
         [
             f"model: shared-bottom MLP ({setting.d_in} → {setting.d_hidden} → {setting.d_hidden}, "
             f"towers {setting.d_hidden} → {setting.d_hidden // 2} → 1), batch {setting.batch_size}, "
@@ -165,10 +185,14 @@ def main(argv: list[str] | None = None) -> str:
             "(× equal: median of the per-round ratios to equal weighting without diagnostics)",
             "a step is zero_grad + forward + strategy.backward + optimizer.step; "
             "\"with diagnostics\" also records per-task gradient norms and cosines",
+            f"paired by round: the strategy's ms/step against equal weighting's (without diagnostics) of the same "
+            f"round; {VERDICT_LINE}",
         ],
+        [*body, *sentences], name="weighting_cost", quick=args.quick, output=args.output,
+        readme=[*readme, *sentences],
+        data={str(n_tasks): {f"{name}{' +diagnostics' if diagnostics else ''}": ms
+                             for (name, diagnostics), ms in measured.items()} for n_tasks, measured in samples.items()},
     )
-    report = "\n".join(lines) + "\n" + "\n\n".join(tables) + "\n"
-    write_report(report, "weighting_cost", device, args.quick, args.output)
     return report
 
 

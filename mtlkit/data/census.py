@@ -139,8 +139,8 @@ def load_census_income(
     """Load UCI Census-Income (KDD), downloading the two gzip files once if needed.
 
     Looks for ``census-income.data.gz`` and ``census-income.test.gz`` in
-    ``<root>/census-income/``, then in ``<root>`` itself; a file found is checked against its
-    sha256 (:data:`CENSUS_FILES`). Missing files are downloaded from ``urls`` (default: the UCI
+    ``<root>/census-income/`` or in ``<root>`` itself (whichever holds more of them); a file
+    found is checked against its sha256 (:data:`CENSUS_FILES`). Missing files are downloaded from ``urls`` (default: the UCI
     repository, :data:`CENSUS_URL`) into ``<root>/census-income/``, verified, and cached.
     ``root`` defaults to ``$MTLKIT_DATA_DIR``, else the user cache folder.
 
@@ -160,10 +160,9 @@ def load_census_income(
         raise TypeError(f"urls must be a sequence of URL strings or None, got {urls!r}")
     base = data_dir(root)
     bases = (CENSUS_URL,) if urls is None else tuple(urls)
-    folder = next(
-        (f for f in (base / FOLDER, base) if all((f / name).is_file() for name in CENSUS_FILES)),
-        base / FOLDER,
-    )
+    # The folder that holds more of the two files (the subfolder on a tie, or when neither holds
+    # any): a file missing beside its partner is looked for, named and downloaded there.
+    folder = max((base / FOLDER, base), key=lambda f: sum((f / name).is_file() for name in CENSUS_FILES))
     paths = {}
     for name, digest in CENSUS_FILES.items():
         present = (folder / name).is_file()

@@ -106,6 +106,15 @@ def test_bad_income_value_names_the_line(tmp_path: Path, monkeypatch: pytest.Mon
         load_census_income(tmp_path, download=False)
 
 
+def test_the_missing_file_is_the_one_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the training file, directly in root: the error names the test file, in root."""
+    monkeypatch.setattr(census, "CENSUS_FILES", _write(tmp_path, [LINE_A], [LINE_B]))
+    (tmp_path / "census-income.test.gz").unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        load_census_income(tmp_path, download=False)
+    assert str(err.value).startswith(f"census-income.test.gz is not in {tmp_path} and download=False")
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="urls"):
         load_census_income(tmp_path, urls="https://example.org/")

@@ -289,6 +289,7 @@ def test_download_and_parse_1m(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
 FAKE_OCCUPATIONS = b"other\ntechnician\n"  # u.occupation: only the official archive has it
 FAKE_FILES = {"100k": {**FAKE_100K, "u.occupation": FAKE_OCCUPATIONS}, "1m": FAKE_1M}
 TOY_STORY = "Toy Story (1995)|01-Jan-1995||http://x"
+GENRE_LIST = f"a '|'-separated list of items each one of {list(GENRES_1M)}"
 
 # One row per bad input: (variant, file, line number, what that line becomes, the message after
 # "<file> line <n>: "). A replacement holding "\n" adds lines, to check the line numbering.
@@ -333,10 +334,8 @@ BAD_MOVIELENS = [
     ("1m", "users.dat", 2, "2::M::20::16::T8H1N", "age must be one of [1, 18, 25, 35, 45, 50, 56], got 20"),
     ("1m", "users.dat", 2, "2::M::56::21::T8H1N", "occupation must be an integer in 0..20, got 21"),
     ("1m", "users.dat", 2, "1::M::56::16::T8H1N", "user_id must be unique, got 1 again (first on line 1)"),
-    ("1m", "movies.dat", 2, "2::Heat (1995)::Drama|Sci-fi",
-     f"genres must be a '|'-separated list of items each one of {list(GENRES_1M)}, got 'Sci-fi'"),
-    ("1m", "movies.dat", 2, "2::Heat (1995)::", "genres must be a '|'-separated list of items each one of "
-     f"{list(GENRES_1M)}, got nothing"),
+    ("1m", "movies.dat", 2, "2::Heat (1995)::Drama|Sci-fi", f"genres must be {GENRE_LIST}, got 'Sci-fi'"),
+    ("1m", "movies.dat", 2, "2::Heat (1995)::", f"genres must be {GENRE_LIST}, got nothing"),
     ("1m", "movies.dat", 2, "2::::Drama", "title must be non-empty, got nothing"),
     ("1m", "movies.dat", 2, "1::Heat (1995)::Drama", "item_id must be unique, got 1 again (first on line 1)"),
 ]  # fmt: skip

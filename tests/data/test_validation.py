@@ -9,7 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtlkit.data.validation import Column, Reference, SourceFile, TableSchema, check_table
+from mtlkit.data.validation import (
+    Column,
+    Reference,
+    SourceFile,
+    TableSchema,
+    check_table,
+)
 
 # (separator, text, the line of each record pandas reads from it)
 TEXTS = [

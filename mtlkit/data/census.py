@@ -60,10 +60,12 @@ import pandas as pd
 
 from mtlkit.checks import check_int
 from mtlkit.data.download import data_dir, fetch
+from mtlkit.data.validation import Column, SourceFile, TableSchema, check_table
 
 __all__ = [
     "CENSUS_COLUMNS",
     "CENSUS_FILES",
+    "CENSUS_SCHEMA",
     "CENSUS_TASK_PAIRS",
     "CENSUS_URL",
     "CensusIncome",
@@ -116,6 +118,28 @@ COLLEGE_DEGREES = (
 TASK_COLUMNS = {"income": "income", "marital": "marital_status", "education": "education"}
 CENSUS_TASK_PAIRS = (("income", "marital"), ("education", "marital"))
 
+# What each column may hold. census-income.names lists the values of every coded column (the
+# industry recode 0..51, the occupation recode 0..46, 0/1/2 for own business and for veterans
+# benefits, year 94 or 95) and counts the distinct values of the numeric ones (91 ages: 0..90;
+# 7 employer sizes: 0..6; 53 week counts: 0..52); the money columns run up to 99,999 (the top
+# code); the survey weight is a number of people. Every other column is non-empty text, "?"
+# (unknown) included.
+NUMERIC_RANGES = {
+    "age": (0, 90), "wage_per_hour": (0, 99_999), "capital_gains": (0, 99_999),
+    "capital_losses": (0, 99_999), "dividends_from_stocks": (0, 99_999),
+    "num_persons_worked_for_employer": (0, 6), "weeks_worked_in_year": (0, 52),
+    "detailed_industry_recode": (0, 51), "detailed_occupation_recode": (0, 46),
+    "own_business_or_self_employed": (0, 2), "veterans_benefits": (0, 2),
+}  # fmt: skip
+COLUMN_RULES = {
+    **{name: Column(name, "integer", low=low, high=high) for name, (low, high) in NUMERIC_RANGES.items()},
+    WEIGHT_COLUMN: Column(WEIGHT_COLUMN, "number", low=0),
+    "year": Column("year", allowed=("94", "95")),
+    "income": Column("income", allowed=INCOME_VALUES),
+}
+CENSUS_SCHEMA = TableSchema(columns=tuple(COLUMN_RULES.get(name, Column(name)) for name in CENSUS_COLUMNS))
+NUMBER_COLUMNS = (*NUMERIC_COLUMNS, WEIGHT_COLUMN)  # parsed as numbers; the code columns stay str
+
 
 @dataclass(frozen=True)
 class CensusIncome:
@@ -139,10 +163,12 @@ def load_census_income(
     """Load UCI Census-Income (KDD), downloading the two gzip files once if needed.
 
     Looks for ``census-income.data.gz`` and ``census-income.test.gz`` in
-    ``<root>/census-income/``, then in ``<root>`` itself; a file found is checked against its
-    sha256 (:data:`CENSUS_FILES`). Missing files are downloaded from ``urls`` (default: the UCI
-    repository, :data:`CENSUS_URL`) into ``<root>/census-income/``, verified, and cached.
-    ``root`` defaults to ``$MTLKIT_DATA_DIR``, else the user cache folder.
+    ``<root>/census-income/`` or in ``<root>`` itself (whichever holds more of them); a file
+    found is checked against its sha256 (:data:`CENSUS_FILES`). A missing file is downloaded
+    from ``urls`` (default: the UCI repository, :data:`CENSUS_URL`) beside the other one (into
+    ``<root>/census-income/`` when there is neither), verified, and cached. Every line is then checked against the documented schema
+    (:data:`CENSUS_SCHEMA`). ``root`` defaults to ``$MTLKIT_DATA_DIR``, else the user cache
+    folder.
 
     Args:
         root: the cache folder, or a folder that directly holds the two files.
@@ -154,16 +180,16 @@ def load_census_income(
         mtlkit.data.download.ChecksumError: a file has another checksum (also a ValueError).
         mtlkit.data.download.DownloadError: every URL failed (the message says how to
             download by hand).
-        ValueError: a file that does not parse as the Census-Income format.
+        ValueError: a file that does not parse as the Census-Income format, or a value
+            outside :data:`CENSUS_SCHEMA` (one line: the file, the line number, the value).
     """
     if urls is not None and (isinstance(urls, str) or not isinstance(urls, Sequence)):
         raise TypeError(f"urls must be a sequence of URL strings or None, got {urls!r}")
     base = data_dir(root)
     bases = (CENSUS_URL,) if urls is None else tuple(urls)
-    folder = next(
-        (f for f in (base / FOLDER, base) if all((f / name).is_file() for name in CENSUS_FILES)),
-        base / FOLDER,
-    )
+    # The folder that holds more of the two files (the subfolder on a tie, or when neither holds
+    # any): a file missing beside its partner is looked for, named and downloaded there.
+    folder = max((base / FOLDER, base), key=lambda f: sum((f / name).is_file() for name in CENSUS_FILES))
     paths = {}
     for name, digest in CENSUS_FILES.items():
         present = (folder / name).is_file()
@@ -180,26 +206,25 @@ def load_census_income(
 
 
 def _parse(path: Path) -> pd.DataFrame:
-    """One gzip file: comma + space separated, no header, 42 columns."""
-    dtypes = {c: ("int64" if c in NUMERIC_COLUMNS else str) for c in CENSUS_COLUMNS}
-    dtypes[WEIGHT_COLUMN] = "float64"
+    """One gzip file: comma + space separated, no header, 42 columns, checked against
+    :data:`CENSUS_SCHEMA`."""
+    text_columns = {name: str for name in CENSUS_COLUMNS if name not in NUMBER_COLUMNS}
     try:
         with gzip.open(path, "rt", encoding="latin-1", newline="") as f:
             table = pd.read_csv(
                 f, header=None, names=list(CENSUS_COLUMNS), sep=",", skipinitialspace=True,
-                dtype=dtypes, keep_default_na=False, na_filter=False, engine="c",
+                dtype=text_columns, keep_default_na=False, na_filter=False, engine="c",
             )  # fmt: skip
     except (OSError, EOFError, zlib.error, ValueError, pd.errors.ParserError) as err:
         raise ValueError(f"{path} does not parse as a Census-Income (KDD) file: {err}") from err
-    if table.shape[1] != len(CENSUS_COLUMNS) or table[CENSUS_COLUMNS[-1]].isna().any():
-        raise ValueError(f"{path} must have {len(CENSUS_COLUMNS)} columns per line")
-    bad = ~table["income"].isin(INCOME_VALUES)
-    if bad.any():
-        raise ValueError(
-            f"{path} line {int(np.flatnonzero(bad.to_numpy())[0]) + 1}: income must be one of "
-            f"{INCOME_VALUES}, got {table['income'][bad].iloc[0]!r}"
-        )
-    return table
+    check_table(table, CENSUS_SCHEMA, SourceFile(path, ",", lambda: _text(path)))
+    return table.astype({**dict.fromkeys(NUMERIC_COLUMNS, "int64"), WEIGHT_COLUMN: "float64"})
+
+
+def _text(path: Path) -> str:
+    """The decompressed text of a census file (read again only to number the lines of an error)."""
+    with gzip.open(path, "rt", encoding="latin-1", newline="") as f:
+        return f.read()
 
 
 def task_labels(table: pd.DataFrame, task: str) -> np.ndarray:

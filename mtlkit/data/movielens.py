@@ -25,6 +25,15 @@ is an age-group code (1: under 18, 18: 18–24, 25: 25–34, 35: 35–44, 45: 45
 56: 56+) rather than an age, and 100K has an ``"unknown"`` genre (item 267) that 1M lacks.
 1M's occupation codes are mapped to the names its README gives. Multi-hot genres:
 :meth:`MovieLens.genre_multi_hot`.
+
+Every file is checked when read, against the schema its README documents (:data:`U_DATA`,
+:data:`U_USER`, :func:`u_item`, ... :data:`RATINGS_DAT`; see :mod:`mtlkit.data.validation`):
+ratings whole stars 1..5, timestamps non-negative, ids positive (1M: within the README's
+ranges), each (user, movie) rated once, every rated user and movie present in the users and
+movies files, genre flags 0/1 (1M: genre names from its list), gender M/F, ages 1..120 (1M:
+one of the seven age-group codes), occupations from ``u.occupation`` where the folder has it
+(1M: codes 0..20), ids unique, titles and zip codes non-empty. The first bad record fails
+with one line: ``ml-100k/u.data line 17: rating must be an integer in 1..5, got 7``.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +65,13 @@ from mtlkit.data.columns import (
     ZIP,
 )
 from mtlkit.data.download import data_dir, extract_zip, fetch
+from mtlkit.data.validation import (
+    Column,
+    Reference,
+    SourceFile,
+    TableSchema,
+    check_table,
+)
 
 __all__ = ["MOVIELENS", "MovieLens", "MovieLensSource", "load_movielens"]
 
@@ -68,7 +84,7 @@ class MovieLensSource:
     folder: str  # folder inside the zip (and in the cache folder once extracted)
     md5: str  # published by GroupLens beside the archive
     urls: tuple[str, ...]  # tried in order; the official one first
-    files: tuple[str, ...]  # files the parser reads
+    files: tuple[str, ...]  # files the parser needs (100K also reads u.occupation, if present)
 
 
 MOVIELENS: dict[str, MovieLensSource] = {
@@ -103,7 +119,68 @@ GENRES_1M = (
     "Thriller", "War", "Western",
 )  # fmt: skip
 
-RATING_COLUMNS = (USER_ID, ITEM_ID, RATING, TIMESTAMP)
+# The schema of each file, from its README (ml-100k/README, ml-1m/README): the columns in file
+# order and what each may hold. A file is checked against it when read, so an extracted copy
+# a user edited fails at its first bad line, even if the archive's checksum once matched.
+
+
+def _ratings(user_id: Column, item_id: Column, users_file: str, items_file: str) -> TableSchema:
+    """Ratings, in both variants: "5-star scale (whole-star ratings only)", "seconds since the
+    epoch"; a user rates a movie once; every user and movie is one of the other files'."""
+    return TableSchema(
+        columns=(user_id, item_id, Column(RATING, "integer", low=1, high=5),
+                 Column(TIMESTAMP, "integer", low=0)),
+        unique=((USER_ID, ITEM_ID),),
+        references=(Reference(USER_ID, users_file), Reference(ITEM_ID, items_file)),
+    )  # fmt: skip
+
+
+# ml-100k: "Users and items are numbered consecutively from 1"; genres and occupations are
+# listed in u.genre and u.occupation. No age range is documented: an age in years, 1..120
+# (the data has 7..73). Gender: "M" or "F", as in the data (and ml-1m/README).
+U_DATA = _ratings(Column(USER_ID, "integer", low=1), Column(ITEM_ID, "integer", low=1),
+                  "u.user", "u.item")  # fmt: skip
+U_USER = TableSchema(
+    columns=(Column(USER_ID, "integer", low=1), Column(AGE, "integer", low=1, high=120),
+             Column(GENDER, allowed=("F", "M")), Column(OCCUPATION), Column(ZIP)),
+    unique=((USER_ID,),),
+    references=(Reference(OCCUPATION, "u.occupation"),),
+)  # fmt: skip
+U_GENRE = TableSchema(
+    columns=(Column("name"), Column("index", "integer", low=0)), unique=(("name",), ("index",))
+)
+U_OCCUPATION = TableSchema(columns=(Column(OCCUPATION),), unique=((OCCUPATION,),))
+
+
+def u_item(genre_names: Sequence[str]) -> TableSchema:
+    """u.item: "movie id | movie title | release date | video release date | IMDb URL |"
+    then one 0/1 flag per genre of u.genre (the dates and the URL may be empty)."""
+    return TableSchema(
+        columns=(
+            Column(ITEM_ID, "integer", low=1), Column(TITLE),
+            *(Column(name, nullable=True) for name in ("release_date", "video_release_date", "imdb_url")),
+            *(Column(name, "integer", allowed=(0, 1)) for name in genre_names),
+        ),
+        unique=((ITEM_ID,),),
+    )  # fmt: skip
+
+
+# ml-1m: "UserIDs range between 1 and 6040", "MovieIDs range between 1 and 3952"; gender "M"
+# or "F"; age one of the seven group codes; occupation a code 0..20; genres from the 18 names.
+RATINGS_DAT = _ratings(Column(USER_ID, "integer", low=1, high=6040),
+                       Column(ITEM_ID, "integer", low=1, high=3952), "users.dat", "movies.dat")  # fmt: skip
+USERS_DAT = TableSchema(
+    columns=(Column(USER_ID, "integer", low=1, high=6040), Column(GENDER, allowed=("F", "M")),
+             Column(AGE, "integer", allowed=(1, 18, 25, 35, 45, 50, 56)),
+             Column(OCCUPATION, "integer", low=0, high=len(OCCUPATIONS_1M) - 1), Column(ZIP)),
+    unique=((USER_ID,),),
+)  # fmt: skip
+MOVIES_DAT = TableSchema(
+    columns=(Column(ITEM_ID, "integer", low=1, high=3952), Column(TITLE),
+             Column(GENRES, allowed=GENRES_1M, separator="|")),
+    unique=((ITEM_ID,),),
+)  # fmt: skip
+
 _TITLE_YEAR = re.compile(r"\((\d{4})\)\s*$")  # "Toy Story (1995)" -> 1995
 
 
@@ -174,7 +251,9 @@ def load_movielens(
         a :class:`MovieLens` with ``ratings``, ``items``, ``users`` (see the module docstring).
 
     Raises:
-        ValueError: unknown ``variant``; a file that does not parse; a corrupt archive.
+        ValueError: unknown ``variant``; a file that does not parse, or a record that breaks
+            the file's schema (one line: the file, the line number, the column and the value);
+            a corrupt archive.
         FileNotFoundError: ``download=False`` with nothing local; an extracted folder that
             lacks a file.
         mtlkit.data.download.DownloadError: every URL failed (the message says how to
@@ -221,33 +300,43 @@ def _find_extracted(base: Path, source: MovieLensSource) -> Path | None:
 
 
 def _read_table(
-    path: Path, sep: str, names: Sequence[str], *, text: str | None = None, **kwargs
+    path: Path,
+    sep: str,
+    schema: TableSchema,
+    *,
+    text: str | None = None,
+    references: Mapping[str, Collection[object]] | None = None,
+    **kwargs,
 ) -> pd.DataFrame:
-    """``pd.read_csv`` for MovieLens files (no header, no quoting); errors name the file.
+    """Read a MovieLens file (no header, no quoting) and check it against ``schema``.
 
-    Every line must have exactly ``len(names)`` fields. ``text``: the file's content, if
-    already read (and rewritten) by the caller.
+    The schema's columns are the file's fields, in order; text columns are read as ``str``,
+    integer columns become int64 once checked. Errors name the file (and, for a bad value,
+    the line). ``text``: the file's content, if already read (and rewritten) by the caller;
+    ``references``: the keys of the files ``schema`` refers to (see
+    :func:`~mtlkit.data.validation.check_table`).
     """
-    source = io.StringIO(text) if text is not None else path
+    names = [column.name for column in schema.columns]
+    dtype = {column.name: str for column in schema.columns if column.kind == "text"}
     try:
         with warnings.catch_warnings():
             # pandas only warns when every line has more fields than names: make it an error.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            table = pd.read_csv(source, sep=sep, names=list(names), header=None, index_col=False,
-                                quoting=csv.QUOTE_NONE, **kwargs)  # fmt: skip
+            table = pd.read_csv(io.StringIO(text) if text is not None else path, sep=sep, names=names,
+                                header=None, index_col=False, quoting=csv.QUOTE_NONE, dtype=dtype,
+                                **kwargs)  # fmt: skip
     except (ValueError, UnicodeDecodeError, pd.errors.ParserWarning) as err:
         raise ValueError(f"could not parse {path}: {err}") from err
-    short = table.iloc[:, -1].isna().to_numpy()
-    if short.any():
-        line = int(np.flatnonzero(short)[0]) + 1
-        raise ValueError(f"could not parse {path}: record {line} has < {len(names)} fields")
-    return table
+    # the text for line numbers, read only on error: latin-1 decodes any byte and keeps line ends
+    source = SourceFile(path, sep, lambda: path.read_text(encoding="latin-1") if text is None else text)
+    check_table(table, schema, source, references)
+    return table.astype({column.name: "int64" for column in schema.columns if column.kind == "integer"})
 
 
-def _read_double_colon(path: Path, names: Sequence[str], **kwargs) -> pd.DataFrame:
+def _read_double_colon(path: Path, schema: TableSchema, **kwargs) -> pd.DataFrame:
     """ml-1m files use the two-character separator ``::``; map it to a tab for the C parser."""
     text = path.read_text(encoding="latin-1").replace("::", "\t")
-    return _read_table(path, "\t", names, text=text, **kwargs)
+    return _read_table(path, "\t", schema, text=text, **kwargs)
 
 
 def _year(titles: pd.Series, fallback: pd.Series | None = None) -> pd.Series:
@@ -259,67 +348,55 @@ def _year(titles: pd.Series, fallback: pd.Series | None = None) -> pd.Series:
 
 
 def _parse_100k(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
-    """u.data (tab), u.item / u.user / u.genre (``|``, latin-1)."""
-    ratings = _read_table(folder / "u.data", "\t", RATING_COLUMNS, dtype="int64")
+    """u.data (tab), u.item / u.user / u.genre / u.occupation (``|``, latin-1), checked in that
+    order of dependence: genres, items, occupations, users, then the ratings that refer to them."""
+    genre_table = _read_table(folder / "u.genre", "|", U_GENRE, encoding="latin-1")
+    genre_names = tuple(genre_table.sort_values("index")["name"])
 
-    genre_table = _read_table(folder / "u.genre", "|", ["name", "index"], encoding="latin-1")
-    genre_names = tuple(genre_table.sort_values("index")["name"].astype(str))
-
-    item_columns = [ITEM_ID, TITLE, "release_date", "video_release_date", "imdb_url", *genre_names]
-    raw = _read_table(
-        folder / "u.item", "|", item_columns, encoding="latin-1",
-        dtype={TITLE: str, "release_date": str, "video_release_date": str, "imdb_url": str},
-    )  # fmt: skip
+    raw = _read_table(folder / "u.item", "|", u_item(genre_names), encoding="latin-1")
     flags = raw[list(genre_names)].to_numpy()
-    if not np.isin(flags, (0, 1)).all():
-        raise ValueError(f"could not parse {folder / 'u.item'}: genre flags must be 0 or 1")
     items = pd.DataFrame(
         {
-            ITEM_ID: raw[ITEM_ID].astype("int64"),
+            ITEM_ID: raw[ITEM_ID],
             TITLE: raw[TITLE].astype(str),
             YEAR: _year(raw[TITLE], fallback=raw["release_date"]),
             GENRES: [[genre_names[j] for j in np.flatnonzero(row)] for row in flags],
         }
     )
 
+    occupations = {}
+    if (folder / "u.occupation").is_file():  # in the official archive; an older copy may lack it
+        table = _read_table(folder / "u.occupation", "|", U_OCCUPATION, encoding="latin-1")
+        occupations["u.occupation"] = table[OCCUPATION]
     raw_users = _read_table(
-        folder / "u.user", "|", [USER_ID, AGE, GENDER, OCCUPATION, ZIP], encoding="latin-1",
-        dtype={GENDER: str, OCCUPATION: str, ZIP: str},
-    )  # fmt: skip
+        folder / "u.user", "|", U_USER, encoding="latin-1", references=occupations
+    )
     users = raw_users[[USER_ID, GENDER, AGE, OCCUPATION, ZIP]]
-    users = users.astype({USER_ID: "int64", AGE: "int64"})
+    ratings = _read_table(
+        folder / "u.data", "\t", U_DATA,
+        references={"u.user": users[USER_ID], "u.item": items[ITEM_ID]},
+    )  # fmt: skip
     return ratings, _sorted(items, ITEM_ID), _sorted(users, USER_ID), genre_names
 
 
 def _parse_1m(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
     """ratings.dat, movies.dat, users.dat: ``::``-separated, latin-1; genres ``Genre|Genre``."""
-    ratings = _read_double_colon(folder / "ratings.dat", RATING_COLUMNS, dtype="int64")
-
-    raw = _read_double_colon(
-        folder / "movies.dat", [ITEM_ID, TITLE, GENRES], dtype={TITLE: str, GENRES: str}
-    )
-    genres = [value.split("|") if value else [] for value in raw[GENRES].fillna("")]
-    unknown = sorted({name for names in genres for name in names} - set(GENRES_1M))
-    if unknown:
-        raise ValueError(f"could not parse {folder / 'movies.dat'}: unknown genres {unknown}")
+    raw = _read_double_colon(folder / "movies.dat", MOVIES_DAT)
     items = pd.DataFrame(
         {
-            ITEM_ID: raw[ITEM_ID].astype("int64"),
+            ITEM_ID: raw[ITEM_ID],
             TITLE: raw[TITLE].astype(str),
             YEAR: _year(raw[TITLE]),
-            GENRES: genres,
+            GENRES: list(raw[GENRES].str.split("|", regex=False)),
         }
     )
-
-    raw_users = _read_double_colon(
-        folder / "users.dat", [USER_ID, GENDER, AGE, OCCUPATION, ZIP], dtype={GENDER: str, ZIP: str}
-    )
-    codes = raw_users[OCCUPATION].astype("int64")
-    if not codes.between(0, len(OCCUPATIONS_1M) - 1).all():
-        raise ValueError(f"could not parse {folder / 'users.dat'}: occupation codes must be 0..20")
-    users = raw_users.astype({USER_ID: "int64", AGE: "int64"})
-    users[OCCUPATION] = pd.Series(np.asarray(OCCUPATIONS_1M, dtype=object)[codes.to_numpy()],
+    users = _read_double_colon(folder / "users.dat", USERS_DAT)
+    users[OCCUPATION] = pd.Series(np.asarray(OCCUPATIONS_1M, dtype=object)[users[OCCUPATION].to_numpy()],
                                   index=users.index, dtype=str)  # fmt: skip
+    ratings = _read_double_colon(
+        folder / "ratings.dat", RATINGS_DAT,
+        references={"users.dat": users[USER_ID], "movies.dat": items[ITEM_ID]},
+    )  # fmt: skip
     return ratings, _sorted(items, ITEM_ID), _sorted(users, USER_ID), GENRES_1M
 
 

@@ -106,6 +106,73 @@ def test_bad_income_value_names_the_line(tmp_path: Path, monkeypatch: pytest.Mon
         load_census_income(tmp_path, download=False)
 
 
+def with_field(line: str, column: str, value: str) -> str:
+    """``line`` with the field of ``column`` set to ``value`` (fields are ", "-separated)."""
+    fields = line.split(", ")
+    fields[CENSUS_COLUMNS.index(column)] = value
+    return ", ".join(fields)
+
+
+# One row per bad input: (column, the value written in line 2 of the training file, the message
+# after "<file> line 2: "). A column of None replaces the whole line by the value.
+BAD_CENSUS = [
+    ("age", "91", "age must be an integer in 0..90, got 91"),
+    ("age", "-1", "age must be an integer in 0..90, got -1"),
+    ("age", "?", "age must be an integer in 0..90, got '?'"),
+    ("age", "58.5", "age must be an integer in 0..90, got 58.5"),
+    ("wage_per_hour", "100000", "wage_per_hour must be an integer in 0..99999, got 100000"),
+    ("capital_gains", "-15024", "capital_gains must be an integer in 0..99999, got -15024"),
+    ("capital_losses", "x", "capital_losses must be an integer in 0..99999, got 'x'"),
+    ("dividends_from_stocks", "", "dividends_from_stocks must be an integer in 0..99999, got nothing"),
+    ("num_persons_worked_for_employer", "7", "num_persons_worked_for_employer must be an integer in 0..6, got 7"),
+    ("weeks_worked_in_year", "53", "weeks_worked_in_year must be an integer in 0..52, got 53"),
+    ("detailed_industry_recode", "52", "detailed_industry_recode must be an integer in 0..51, got '52'"),
+    ("detailed_occupation_recode", "?", "detailed_occupation_recode must be an integer in 0..46, got '?'"),
+    ("own_business_or_self_employed", "3", "own_business_or_self_employed must be an integer in 0..2, got '3'"),
+    ("veterans_benefits", "-1", "veterans_benefits must be an integer in 0..2, got '-1'"),
+    ("instance_weight", "-1053.55", "instance_weight must be a number >= 0, got -1053.55"),
+    ("instance_weight", "?", "instance_weight must be a number >= 0, got '?'"),
+    ("year", "96", "year must be one of ['94', '95'], got '96'"),
+    ("income", "lots", "income must be one of ['- 50000.', '50000+.'], got 'lots'"),
+    ("education", "", "education must be non-empty, got nothing"),
+    (None, LINE_B.rpartition(", ")[0], "income must be one of ['- 50000.', '50000+.'], got nothing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("column", "value", "message"), BAD_CENSUS)
+def test_a_bad_value_is_one_line_naming_file_line_and_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: str | None, value: str, message: str
+) -> None:
+    bad = value if column is None else with_field(LINE_B, column, value)
+    monkeypatch.setattr(census, "CENSUS_FILES", _write(tmp_path, [LINE_A, bad], [LINE_A]))
+    with pytest.raises(ValueError) as err:
+        load_census_income(tmp_path, download=False)
+    assert str(err.value) == f"{tmp_path / 'census-income.data.gz'} line 2: {message}"
+
+
+def test_unknown_is_allowed_in_the_text_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    line = with_field(with_field(LINE_B, "country_of_birth_self", "?"), "education", "?")
+    monkeypatch.setattr(census, "CENSUS_FILES", _write(tmp_path, [line], [LINE_A]))
+    assert load_census_income(tmp_path, download=False).train["education"].tolist() == ["?"]
+
+
+def test_the_test_file_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    test = [LINE_A, LINE_B, LINE_A, with_field(LINE_A, "year", "1995")]
+    monkeypatch.setattr(census, "CENSUS_FILES", _write(tmp_path, [LINE_A], test))
+    with pytest.raises(ValueError) as err:
+        load_census_income(tmp_path, download=False)
+    assert str(err.value) == f"{tmp_path / 'census-income.test.gz'} line 4: year must be one of ['94', '95'], got '1995'"
+
+
+def test_the_missing_file_is_the_one_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the training file, directly in root: the error names the test file, in root."""
+    monkeypatch.setattr(census, "CENSUS_FILES", _write(tmp_path, [LINE_A], [LINE_B]))
+    (tmp_path / "census-income.test.gz").unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        load_census_income(tmp_path, download=False)
+    assert str(err.value).startswith(f"census-income.test.gz is not in {tmp_path} and download=False")
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="urls"):
         load_census_income(tmp_path, urls="https://example.org/")

@@ -17,7 +17,7 @@ import pytest
 from mtlkit.data import download, movielens
 from mtlkit.data.columns import GENRES, ITEM_ID, LIKE_MIN_RATING, RATING, TITLE, USER_ID, YEAR
 from mtlkit.data.download import ChecksumError, DownloadError
-from mtlkit.data.movielens import MOVIELENS, load_movielens
+from mtlkit.data.movielens import GENRES_1M, MOVIELENS, load_movielens
 
 
 # --- the real MovieLens 100K (local copy) ---------------------------------------------------
@@ -282,3 +282,123 @@ def test_download_and_parse_1m(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert users.loc[1].tolist() == ["F", 1, "K-12 student", "48067"]  # age group 1: under 18
     assert users.loc[2].tolist() == ["M", 56, "self-employed", "T8H1N"]
     assert ml.genre_multi_hot().shape == (2, 18)
+
+
+# --- every file is checked against its documented schema -------------------------------------
+
+FAKE_OCCUPATIONS = b"other\ntechnician\n"  # u.occupation: only the official archive has it
+FAKE_FILES = {"100k": {**FAKE_100K, "u.occupation": FAKE_OCCUPATIONS}, "1m": FAKE_1M}
+TOY_STORY = "Toy Story (1995)|01-Jan-1995||http://x"
+GENRE_LIST = f"a '|'-separated list of items each one of {list(GENRES_1M)}"
+
+# One row per bad input: (variant, file, line number, what that line becomes, the message after
+# "<file> line <n>: "). A replacement holding "\n" adds lines, to check the line numbering.
+BAD_MOVIELENS = [
+    ("100k", "u.data", 3, "2\t1\t7\t888550871", "rating must be an integer in 1..5, got 7"),  # last line, no newline
+    ("100k", "u.data", 2, "1\t2\t0\t876893171", "rating must be an integer in 1..5, got 0"),
+    ("100k", "u.data", 2, "1\t2\t-3\t876893171", "rating must be an integer in 1..5, got -3"),
+    ("100k", "u.data", 2, "1\t2\t3.5\t876893171", "rating must be an integer in 1..5, got 3.5"),
+    ("100k", "u.data", 2, "1\t2\tfive\t876893171", "rating must be an integer in 1..5, got 'five'"),
+    ("100k", "u.data", 2, "1\t2\t3", "timestamp must be an integer >= 0, got nothing"),  # a field short
+    ("100k", "u.data", 2, "1\t2\t3\t-1", "timestamp must be an integer >= 0, got -1"),
+    ("100k", "u.data", 2, "0\t2\t3\t876893171", "user_id must be an integer >= 1, got 0"),
+    ("100k", "u.data", 2, "3\t2\t3\t876893171", "user_id 3 is not in u.user"),
+    ("100k", "u.data", 2, "1\t1700\t3\t876893171", "item_id 1700 is not in u.item"),
+    ("100k", "u.data", 3, "1\t2\t4\t888550871",
+     "(user_id, item_id) must be unique, got (1, 2) again (first on line 2)"),
+    ("100k", "u.data", 2, "\n \n1\t2\t7\t876893171", "rating must be an integer in 1..5, got 7"),  # now line 4
+    ("100k", "u.data", 2, "1\t2\t3\t876893171\r\n1\t2\t9\t876893171", "rating must be an integer in 1..5, got 9"),
+    ("100k", "u.user", 2, "2|53|X|other|02138", "gender must be one of ['F', 'M'], got 'X'"),
+    ("100k", "u.user", 2, "2|-5|F|other|02138", "age must be an integer in 1..120, got -5"),
+    ("100k", "u.user", 2, "2|121|F|other|02138", "age must be an integer in 1..120, got 121"),
+    ("100k", "u.user", 2, "2|53|F|pilot|02138", "occupation 'pilot' is not in u.occupation"),
+    ("100k", "u.user", 2, "2|53|F|other|", "zip must be non-empty, got nothing"),
+    ("100k", "u.user", 2, "1|53|F|other|02138", "user_id must be unique, got 1 again (first on line 1)"),
+    ("100k", "u.item", 1, f"1|{TOY_STORY}|{flags('Drama').replace('1', '2')}", "Drama must be one of [0, 1], got 2"),
+    ("100k", "u.item", 1, f"1|{TOY_STORY}|{flags('Drama')[:-2]}", "Western must be one of [0, 1], got nothing"),
+    ("100k", "u.item", 2, f"2||01-Jan-1996||http://y|{flags('Drama')}", "title must be non-empty, got nothing"),
+    ("100k", "u.item", 2, f"two|{TOY_STORY}|{flags('Drama')}", "item_id must be an integer >= 1, got 'two'"),
+    ("100k", "u.item", 3, f"1|{TOY_STORY}|{flags('Drama')}", "item_id must be unique, got 1 again (first on line 1)"),
+    ("100k", "u.genre", 3, "Action|2", "name must be unique, got 'Action' again (first on line 2)"),
+    ("100k", "u.genre", 3, "Adventure|-2", "index must be an integer >= 0, got -2"),
+    ("100k", "u.occupation", 2, "other", "occupation must be unique, got 'other' again (first on line 1)"),
+    ("1m", "ratings.dat", 2, "2::2::6::978302109", "rating must be an integer in 1..5, got 6"),
+    ("1m", "ratings.dat", 2, "2::2::3::-978302109", "timestamp must be an integer >= 0, got -978302109"),
+    ("1m", "ratings.dat", 2, "6041::2::3::978302109", "user_id must be an integer in 1..6040, got 6041"),
+    ("1m", "ratings.dat", 2, "2::3953::3::978302109", "item_id must be an integer in 1..3952, got 3953"),
+    ("1m", "ratings.dat", 2, "2::3::3::978302109", "item_id 3 is not in movies.dat"),
+    ("1m", "ratings.dat", 2, "3::2::3::978302109", "user_id 3 is not in users.dat"),
+    ("1m", "ratings.dat", 3, "2::2::4::978301968",
+     "(user_id, item_id) must be unique, got (2, 2) again (first on line 2)"),
+    ("1m", "users.dat", 2, "2::X::56::16::T8H1N", "gender must be one of ['F', 'M'], got 'X'"),
+    ("1m", "users.dat", 2, "2::M::20::16::T8H1N", "age must be one of [1, 18, 25, 35, 45, 50, 56], got 20"),
+    ("1m", "users.dat", 2, "2::M::56::21::T8H1N", "occupation must be an integer in 0..20, got 21"),
+    ("1m", "users.dat", 2, "1::M::56::16::T8H1N", "user_id must be unique, got 1 again (first on line 1)"),
+    ("1m", "movies.dat", 2, "2::Heat (1995)::Drama|Sci-fi", f"genres must be {GENRE_LIST}, got 'Sci-fi'"),
+    ("1m", "movies.dat", 2, "2::Heat (1995)::", f"genres must be {GENRE_LIST}, got nothing"),
+    ("1m", "movies.dat", 2, "2::::Drama", "title must be non-empty, got nothing"),
+    ("1m", "movies.dat", 2, "1::Heat (1995)::Drama", "item_id must be unique, got 1 again (first on line 1)"),
+]  # fmt: skip
+
+
+def write_variant(root: Path, variant: str, files: dict[str, bytes]) -> Path:
+    """An extracted folder ``<root>/ml-<variant>`` holding ``files``."""
+    folder = root / MOVIELENS[variant].folder
+    folder.mkdir(parents=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+@pytest.mark.parametrize(("variant", "name", "line", "replacement", "message"), BAD_MOVIELENS)
+def test_a_bad_record_is_one_line_naming_file_line_and_value(
+    tmp_path: Path, variant: str, name: str, line: int, replacement: str, message: str
+) -> None:
+    files = dict(FAKE_FILES[variant])
+    lines = files[name].decode("latin-1").split("\n")
+    lines[line - 1] = replacement
+    files[name] = "\n".join(lines).encode("latin-1")
+    folder = write_variant(tmp_path, variant, files)
+    shifted = line + replacement.count("\n")  # the bad record is the replacement's last line
+    with pytest.raises(ValueError) as err:
+        load_movielens(variant, root=tmp_path, download=False)
+    assert str(err.value) == f"{folder / name} line {shifted}: {message}"
+
+
+@pytest.mark.parametrize("variant", ["100k", "1m"])
+def test_the_valid_fixtures_pass(tmp_path: Path, variant: str) -> None:
+    write_variant(tmp_path, variant, FAKE_FILES[variant])
+    assert len(load_movielens(variant, root=tmp_path, download=False).ratings) == 3
+
+
+def test_occupations_are_free_text_where_u_occupation_is_absent(tmp_path: Path) -> None:
+    files = {**FAKE_100K, "u.user": b"1|24|M|technician|85711\n2|53|F|pilot|02138\n"}
+    write_variant(tmp_path, "100k", files)
+    assert load_movielens("100k", root=tmp_path, download=False).users["occupation"].tolist() == [
+        "technician", "pilot"
+    ]  # fmt: skip
+
+
+def test_a_verified_archive_is_still_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {**FAKE_100K, "u.data": b"1\t1\t5\t874965758\n1\t2\t7\t876893171\n"}
+    serve(monkeypatch, "100k", make_archive(tmp_path / "mirror" / "ml-100k.zip", "ml-100k", files))
+    with pytest.raises(ValueError, match=r"ml-100k/u.data line 2: rating must be an integer in 1..5, got 7$"):
+        load_movielens("100k", root=tmp_path / "cache")
+
+
+@pytest.mark.realdata
+def test_real_100k_copy_with_a_bad_last_line(shared_data_dir: Path, tmp_path: Path) -> None:
+    """The real u.data has 99,999 lines, the last without a newline: its number is still right."""
+    real = shared_data_dir / "ml-100k"
+    if not (real / "u.data").is_file():
+        pytest.skip(f"{real} is absent (local checks only)")
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    for name in ("u.item", "u.user", "u.genre", "u.occupation"):
+        (folder / name).write_bytes((real / name).read_bytes())
+    head, _, last = (real / "u.data").read_bytes().rpartition(b"\n")
+    user, item, _, timestamp = last.split(b"\t")
+    (folder / "u.data").write_bytes(head + b"\n" + b"\t".join([user, item, b"6", timestamp]))
+    with pytest.raises(ValueError) as err:
+        load_movielens("100k", root=tmp_path, download=False)
+    assert str(err.value) == f"{folder / 'u.data'} line 99999: rating must be an integer in 1..5, got 6"

@@ -25,6 +25,9 @@ removes ``drop_features`` from the inputs (common to all) and records what was b
   ``tasks`` = ("income", "marital") (default) or ("education", "marital"); train = the
   training file, valid/test = the test file halved with a fixed seed; no users, items or
   sequence.
+* ``"interactions"`` — your own log: :func:`~mtlkit.data.interactions.load_interactions`
+  (``log`` a .csv/.csv.gz/.parquet path, ``user``, ``item``, ``time``, ``tasks`` a mapping
+  label column -> kind or declaration, ...): any feedback columns, any number of tasks.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from mtlkit.checks import ArgumentTypeError, check_choice
 from mtlkit.data import columns as C
 from mtlkit.data.batch import DENSE, SPARSE
 from mtlkit.data.builder import build_multitask_data
+from mtlkit.data.interactions import load_interactions
 from mtlkit.data.schema import FeatureSchema, TaskSpec
 from mtlkit.data.synthetic import make_correlated_tasks, make_recsys_funnel
 from mtlkit.data.tensors import MultiTaskData, TensorSamples, split_statistics
@@ -279,6 +283,7 @@ DATASETS: dict[str, _Builder] = {
     "movielens-100k": functools.partial(_movielens, "100k"),
     "movielens-1m": functools.partial(_movielens, "1m"),
     "census-income": _census_income,
+    "interactions": load_interactions,
 }
 
 

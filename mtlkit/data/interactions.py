@@ -104,31 +104,28 @@ def _first(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
 
 
-def _cell(values: pd.Series, position: int) -> Any:
-    """The value at ``position`` as a Python object (so a message shows ``2``, not ``np.int64(2)``)."""
-    value = values.iloc[position]
-    return value.item() if isinstance(value, np.generic) else value
+def _refuse(what: str, source: _Source, must: str, values: pd.Series, bad: np.ndarray) -> None:
+    """Raise the one-line error for the first ``bad`` cell of ``values``, if there is one:
+    ``"<what> of <file> must <must>, got <value> at line <n>"``."""
+    if bad.any():
+        i = _first(bad)
+        value = values.iloc[i]
+        value = value.item() if isinstance(value, np.generic) else value  # shows 2, not np.int64(2)
+        raise ValueError(f"{what} of {source.name} must {must}, got {value!r} at {source.row(i)}")
 
 
 def _numbers(table: pd.DataFrame, column: str, source: _Source, role: str) -> np.ndarray:
     """The column as float64 (NaN = empty); a non-number is refused with its line."""
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     text = table[column].notna().to_numpy() & np.isnan(values)
-    if text.any():
-        i = _first(text)
-        raise ValueError(f"{role} {column!r} of {source.name} must hold numbers, got {_cell(table[column], i)!r} at {source.row(i)}")
+    _refuse(f"{role} {column!r}", source, "hold numbers", table[column], text)
     return values
 
 
 def _check_binary(table: pd.DataFrame, column: str, source: _Source, role: str) -> None:
     values = _numbers(table, column, source, role)
     bad = ~np.isnan(values) & (values != 0) & (values != 1)
-    if bad.any():
-        i = _first(bad)
-        raise ValueError(
-            f"{role} {column!r} of {source.name} must hold 0 or 1 (empty = not logged), "
-            f"got {_cell(table[column], i)!r} at {source.row(i)}"
-        )
+    _refuse(f"{role} {column!r}", source, "hold 0 or 1 (empty = not logged)", table[column], bad)
 
 
 def _check_labels(table: pd.DataFrame, tasks: Sequence[TaskColumn], positive: str | None, source: _Source) -> None:
@@ -139,12 +136,11 @@ def _check_labels(table: pd.DataFrame, tasks: Sequence[TaskColumn], positive: st
             _check_binary(table, task.column, source, role)
         else:
             values = _numbers(table, task.column, source, role)
-            low = 0.0 if task.transform == "log1p" else -np.inf
-            bad = np.isinf(values) | (values < low)
-            if bad.any():
-                i = _first(bad)
-                need = "finite numbers >= 0 (log1p)" if np.isfinite(low) else "finite numbers"
-                raise ValueError(f"{role} {task.column!r} of {source.name} must hold {need}, got {_cell(table[task.column], i)!r} at {source.row(i)}")
+            if task.transform == "log1p":
+                bad, must = np.isinf(values) | (values < 0), "hold finite numbers >= 0 (log1p)"
+            else:
+                bad, must = np.isinf(values), "hold finite numbers"
+            _refuse(f"{role} {task.column!r}", source, must, table[task.column], bad)
         if task.condition is not None:
             _check_binary(table, task.condition, source, f"column {task.observed!r} of task {task.name!r}:")
     if positive is not None:
@@ -165,18 +161,10 @@ def _times(table: pd.DataFrame, column: str, source: _Source) -> np.ndarray:
     values = table[column]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
-        bad = ~np.isfinite(numbers)
-        if bad.any():
-            i = _first(bad)
-            raise ValueError(f"time column {column!r} of {source.name} must hold a time, got {_cell(values, i)!r} at {source.row(i)}")
+        _refuse(f"time column {column!r}", source, "hold a time", values, ~np.isfinite(numbers))
         return np.round(numbers).astype(np.int64)
     parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = _first(bad)
-        raise ValueError(
-            f"time column {column!r} of {source.name} must hold numbers or dates, got {_cell(values, i)!r} at {source.row(i)}"
-        )
+    _refuse(f"time column {column!r}", source, "hold numbers or dates", values, parsed.isna().to_numpy())
     return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ms")).to_numpy(dtype=np.int64)
 
 
@@ -211,10 +199,7 @@ def _entity_table(
     if key != renamed and renamed in frame.columns:
         raise ValueError(f"{source.name} has a column {renamed!r} beside its key {key!r}; rename or drop it")
     ids = _keys(frame, key, source, f"{what} key")
-    repeated = ids.duplicated().to_numpy()
-    if repeated.any():
-        i = _first(repeated)
-        raise ValueError(f"{what} key {key!r} of {source.name} must be unique, got {_cell(ids, i)!r} again at {source.row(i)}")
+    _refuse(f"{what} key {key!r}", source, "be unique", ids, ids.duplicated().to_numpy())
     return frame.rename(columns={key: renamed}).reset_index(drop=True)
 
 
@@ -226,9 +211,9 @@ def load_interactions(
     time: str,
     tasks: Mapping[str, str | Mapping[str, Any]] | Sequence[TaskColumn | str],
     user_features: pd.DataFrame | str | os.PathLike[str] | None = None,
-    item_features: pd.DataFrame | str | os.PathLike[str] | None = None,
     user_sparse: Sequence[str] | None = None,
     user_dense: Sequence[str] | None = None,
+    item_features: pd.DataFrame | str | os.PathLike[str] | None = None,
     item_sparse: Sequence[str] | None = None,
     item_dense: Sequence[str] | None = None,
     context_sparse: Sequence[str] = (),
@@ -263,8 +248,8 @@ def load_interactions(
             empty cell is an unobserved label.
         user_features, item_features: optional tables (DataFrame or file) with one row per user
             / item, joined on the ``user`` / ``item`` column.
-        user_sparse, user_dense, item_sparse, item_dense: their fields; None detects them
-            (strings, categories, booleans sparse; numbers and lists dense).
+        user_sparse, user_dense, item_sparse, item_dense: the fields of those tables; None
+            detects them (strings, categories, booleans sparse; numbers and lists dense).
         context_sparse, context_dense: columns of the log that are model inputs (e.g. the page
             an impression was shown on); no other log column is.
         positive: the binary column whose 1s are the positives: the behaviour sequence holds
@@ -302,7 +287,9 @@ def load_interactions(
             roles.setdefault(task.condition, f"observed {task.observed!r} of task {task.name!r}")
     leaking = sorted(set(roles) & {*context_sparse, *context_dense})
     if leaking:
-        raise ValueError(f"context_sparse/context_dense must not name a label or id column (it would leak), got {leaking}")
+        raise ValueError(
+            f"context_sparse/context_dense must not name a label or id column (it would leak), got {leaking}"
+        )
     for role, names in (("context_sparse", context_sparse), ("context_dense", context_dense)):
         roles.update({name: role for name in names})
     for role, name in (("positive", positive), ("split_column", split_column)):

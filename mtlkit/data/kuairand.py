@@ -68,7 +68,8 @@ VIDEO_COLUMNS = (
 )  # fmt: skip
 #: The log's 0/1 signals (the README's "binary feedback signal"s and is_rand).
 BINARY_SIGNALS = (
-    "is_click", "is_like", "is_follow", "is_comment", "is_forward", "is_hate", "long_view", "is_profile_enter", "is_rand",
+    "is_click", "is_like", "is_follow", "is_comment", "is_forward", "is_hate", "long_view", "is_profile_enter",
+    "is_rand",
 )  # fmt: skip
 FILE_COLUMNS = {
     **{name: LOG_COLUMNS for name in (*STANDARD_LOGS, RANDOM_LOG)},
@@ -101,6 +102,8 @@ KUAIRAND_TASKS: dict[str, Any] = {
 #: 04-08..04-21, validate on the standard log of 04-22..05-08, test on the random exposures of
 #: the same weeks.
 TEST_EXPOSURES = ("standard", "random")
+#: The log files of each kind of exposure.
+LOG_FILES = {"standard": STANDARD_LOGS, "random": (RANDOM_LOG,)}
 SPLIT_COLUMN = "split"
 
 
@@ -135,8 +138,7 @@ class KuaiRandPure:
 
     def counts(self, exposures: str) -> LogCounts:
         """:class:`LogCounts` of the ``"standard"`` logs together or of the ``"random"`` log."""
-        names = STANDARD_LOGS if check_choice("exposures", exposures, TEST_EXPOSURES) == "standard" else (RANDOM_LOG,)
-        frames = [self.logs[name] for name in names]
+        frames = [self.logs[name] for name in LOG_FILES[check_choice("exposures", exposures, TEST_EXPOSURES)]]
         ids = {key: pd.concat([frame[key] for frame in frames]) for key in ("user_id", "video_id")}
         return LogCounts(sum(map(len, frames)), ids["user_id"].nunique(), ids["video_id"].nunique())
 
@@ -144,8 +146,7 @@ class KuaiRandPure:
         """Per log read (``"standard"``, ``"random"``): its counts, the share of impressions with
         each binary signal = 1 and the mean and median play time in seconds."""
         result = {}
-        for exposures in TEST_EXPOSURES:
-            names = STANDARD_LOGS if exposures == "standard" else (RANDOM_LOG,)
+        for exposures, names in LOG_FILES.items():
             if not all(name in self.logs for name in names):
                 continue
             log = pd.concat([self.logs[name] for name in names])
@@ -183,14 +184,17 @@ def _read_file(folder: Path, name: str, *, log: bool) -> pd.DataFrame:
         raise ValueError(f"could not parse {path}: {' '.join(str(error).split())}") from None
     missing = [column for column in FILE_COLUMNS[name] if column not in table.columns]
     if missing:
-        raise ValueError(f"{path} lacks the documented column(s) {missing}: it is not the KuaiRand-Pure file or it is damaged")
+        raise ValueError(
+            f"{path} lacks the documented column(s) {missing}: it is not the KuaiRand-Pure file or it is damaged"
+        )
     if not log:
         return table
     empty = table[list(LOG_COLUMNS)].isna().to_numpy()
     if empty.any():
         row, column = np.argwhere(empty)[0]
         raise ValueError(
-            f"{path} has an empty {LOG_COLUMNS[column]!r} at line {row + 2}: the file is truncated or damaged; extract it again"
+            f"{path} has an empty {LOG_COLUMNS[column]!r} at line {row + 2}: the file is truncated or damaged; "
+            "extract it again"
         )
     for column in BINARY_SIGNALS:
         bad = ~table[column].isin((0, 1)).to_numpy()
@@ -203,7 +207,7 @@ def _read_file(folder: Path, name: str, *, log: bool) -> pd.DataFrame:
 
 def _tags(values: pd.Series) -> pd.Series:
     """``"12,65"`` -> ``["12", "65"]``; empty -> ``[]``."""
-    return values.map(lambda text: [] if pd.isna(text) else [tag.strip() for tag in str(text).split(",") if tag.strip()])
+    return values.map(lambda text: [] if pd.isna(text) else [t.strip() for t in str(text).split(",") if t.strip()])
 
 
 def load_kuairand_pure(
@@ -244,10 +248,11 @@ def load_kuairand_pure(
         for exposures in ("standard", "random") if random_log else ("standard",):
             found, documented = kuairand.counts(exposures), DOCUMENTED_COUNTS[exposures]
             if found != documented:
-                files = ", ".join(STANDARD_LOGS if exposures == "standard" else (RANDOM_LOG,))
+                files = ", ".join(LOG_FILES[exposures])
                 raise ValueError(
-                    f"{files} in {folder} hold {found}; KuaiRand-Pure documents {documented}: the folder holds a partial "
-                    "or another copy (extract the archive again, or pass verify_counts=False to use it as it is)"
+                    f"{files} in {folder} hold {found}; KuaiRand-Pure documents {documented}: the folder holds a "
+                    "partial or another copy (extract the archive again, or pass verify_counts=False to use it as "
+                    "it is)"
                 )
     return kuairand
 
@@ -285,7 +290,8 @@ def build_kuairand_multitask(
         if RANDOM_LOG not in kuairand.logs:
             raise ValueError("test_exposures='random' needs the random log: load_kuairand_pure(..., random_log=True)")
         parts = zip((*STANDARD_LOGS, RANDOM_LOG), ("train", "valid", "test"))
-        log = pd.concat([kuairand.logs[name].assign(**{SPLIT_COLUMN: split}) for name, split in parts], ignore_index=True)
+        logs = [kuairand.logs[name].assign(**{SPLIT_COLUMN: split}) for name, split in parts]
+        log = pd.concat(logs, ignore_index=True)
         split_column = SPLIT_COLUMN
     data = load_interactions(
         log, user="user_id", item="video_id", time="time_ms", tasks=KUAIRAND_TASKS if tasks is None else tasks,

@@ -45,8 +45,8 @@ from mtlkit.data.batch import GROUND_TRUTH
 from mtlkit.data.schema import TaskSpec
 
 __all__ = [
-    "OBSERVED_SPACES", "TASK_KINDS", "TASK_RECIPES", "TASK_SPELLING", "TASK_TRANSFORMS", "Task", "TaskColumn", "labels_from_recipes",
-    "task_columns", "task_spec",
+    "OBSERVED_SPACES", "TASK_KINDS", "TASK_RECIPES", "TASK_SPELLING", "TASK_TRANSFORMS", "Task", "TaskColumn",
+    "labels_from_recipes", "task_columns", "task_spec",
 ]  # fmt: skip
 
 TASK_KINDS = ("binary", "regression")
@@ -163,7 +163,9 @@ class TaskColumn:
         if self.transform is not None:
             check_choice("transform", self.transform, TASK_TRANSFORMS)
             if self.kind != "regression":
-                raise ValueError(f"transform needs a regression task, got {self.transform!r} for binary {self.column!r}")
+                raise ValueError(
+                    f"transform needs a regression task, got {self.transform!r} for binary {self.column!r}"
+                )
         if self.name is None:
             object.__setattr__(self, "name", self.column)
         check_str("name", self.name, what="a task name")

@@ -17,14 +17,16 @@ COLUMNS = dict(user="uid", item="video_id", time="ts")
 
 @pytest.fixture(scope="module")
 def own():
-    return make_own_log()
+    """(log, users, videos) and the data built from them."""
+    log, users, videos = make_own_log()
+    data = load_interactions(log, **COLUMNS, tasks=OWN_TASKS, user_features=users, item_features=videos,
+                             context_sparse=("page",), seq_len=4)  # fmt: skip
+    return log, users, videos, data
 
 
 @pytest.fixture(scope="module")
 def own_data(own):
-    log, users, videos = own
-    return load_interactions(log, **COLUMNS, tasks=OWN_TASKS, user_features=users, item_features=videos,
-                             context_sparse=("page",), seq_len=4)  # fmt: skip
+    return own[3]
 
 
 def test_every_declared_column_becomes_a_task(own, own_data):
@@ -73,7 +75,7 @@ def test_history_holds_earlier_clicks_only(own, own_data):
 def test_files_give_the_same_data_as_the_dataframe(own, own_data, tmp_path, suffix):
     if suffix == ".parquet":
         pytest.importorskip("pyarrow")
-    log, users, videos = own
+    log, users, videos, _ = own
     paths = {name: tmp_path / f"{name}{suffix}" for name in ("log", "users", "videos")}
     for name, table in zip(paths, (log, users, videos)):
         table.to_parquet(paths[name]) if suffix == ".parquet" else table.to_csv(paths[name], index=False)
@@ -184,7 +186,7 @@ def test_bad_tables_are_one_line_each(own, tmp_path, case):
 
 
 def test_bad_sources_and_feature_tables(own, tmp_path):
-    log, users, videos = own
+    log, users, videos, _ = own
     tasks = {"is_click": "binary"}
     with pytest.raises(ValueError, match=r"log must be a \.csv, \.csv\.gz, \.parquet file, got '.*log\.xlsx'"):
         load_interactions(tmp_path / "log.xlsx", **COLUMNS, tasks=tasks)
@@ -196,7 +198,7 @@ def test_bad_sources_and_feature_tables(own, tmp_path):
     with pytest.raises(ValueError, match=r"the user_features DataFrame has no column 'uid' \(the user_features key"):
         load_interactions(log, **COLUMNS, tasks=tasks, user_features=users.rename(columns={"uid": "user"}))
     twice = pd.concat([videos, videos.iloc[[2]]], ignore_index=True)
-    with pytest.raises(ValueError, match=r"item_features key 'video_id' .* must be unique, got 'v002' again at row 30"):
+    with pytest.raises(ValueError, match=r"item_features key 'video_id' .* must be unique, got 'v002' at row 30"):
         load_interactions(log, **COLUMNS, tasks=tasks, item_features=twice)
     with pytest.raises(ValueError, match=r"columns \['user_id'\] of the log DataFrame are reserved"):
         load_interactions(log.assign(user_id=1), **COLUMNS, tasks=tasks, context_sparse=("user_id",))

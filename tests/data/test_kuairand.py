@@ -124,5 +124,6 @@ def test_a_signal_outside_0_1_is_refused(copy, documented_as_fixture):
     log = pd.read_csv(path)
     log.loc[4, "is_like"] = 2
     log.to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"log_standard_4_22_to_5_08_pure\.csv has 2 in the 0/1 column 'is_like' at line 6"):
+    message = r"log_standard_4_22_to_5_08_pure\.csv has 2 in the 0/1 column 'is_like' at line 6"
+    with pytest.raises(ValueError, match=message):
         K.load_kuairand_pure(copy)

@@ -45,8 +45,7 @@ DATA_DEFAULTS = {"seed": 0, "size": "quick"}
 # load_dataset argument -> the option that sets it, for data sets read from a log by its column
 # names (those that take user, item and time: "interactions", a file given as --data).
 LOG_FLAGS = {"user": "--user-col", "item": "--item-col", "time": "--time-col", "tasks": "--task"}
-LOG_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")  # a log given as --data ...
-SPEC_SUFFIX = ".json"  # ... or a spec file: a JSON object of load_interactions arguments
+SPEC_SUFFIX = ".json"  # --data as a spec file: a JSON object of load_interactions arguments
 LOG_PATH_ARGUMENTS = ("log", "user_features", "item_features")  # recorded as absolute paths
 
 
@@ -106,14 +105,20 @@ def _registered(names: Callable[[], Sequence[str]]) -> Callable[[str], str]:
     return check
 
 
+def _log_suffixes() -> tuple[str, ...]:
+    from mtlkit.data.interactions import TABLE_SUFFIXES
+
+    return TABLE_SUFFIXES
+
+
 def _data_source(value: str) -> str:
     """An argparse ``type`` for --data: a registered name, a log file or a spec file."""
-    if value.lower().endswith((*LOG_FILE_SUFFIXES, SPEC_SUFFIX)):
+    if value.lower().endswith((*_log_suffixes(), SPEC_SUFFIX)):
         return value
     known = _data_names()
     if value not in known:
         raise argparse.ArgumentTypeError(
-            f"must be one of {', '.join(known)} or a {', '.join(LOG_FILE_SUFFIXES)} log (or {SPEC_SUFFIX} spec) file; "
+            f"must be one of {', '.join(known)} or a {', '.join(_log_suffixes())} log (or {SPEC_SUFFIX} spec) file; "
             f"got {value!r}"
         )
     return value
@@ -409,7 +414,7 @@ def _data_file_kwargs(data: str) -> tuple[str, dict[str, Any]]:
     """(registry name, arguments) of --data: a log file is ``interactions`` reading it; a spec
     file holds those arguments (paths in it relative to its folder); a name has none yet."""
     path = Path(data).expanduser()
-    if data.lower().endswith(LOG_FILE_SUFFIXES):
+    if data.lower().endswith(_log_suffixes()):
         return "interactions", {"log": str(path)}
     if not data.lower().endswith(SPEC_SUFFIX):
         return data, {}

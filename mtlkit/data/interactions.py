@@ -45,9 +45,9 @@ from mtlkit.data.builder import build_multitask_data
 from mtlkit.data.tasks import TaskColumn, task_columns
 from mtlkit.data.tensors import MultiTaskData
 
-__all__ = ["DUPLICATE_POLICIES", "TABLE_SUFFIXES", "load_interactions", "read_table"]
+__all__ = ["DUPLICATE_POLICIES", "TABLE_SUFFIXES", "load_interactions"]
 
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")  # the files a log or a feature table may be
 DUPLICATE_POLICIES = ("refuse", "first", "keep")
 
 
@@ -62,14 +62,9 @@ class _Source:
         return f"line {position + 2}" if self.csv else f"row {position}"
 
 
-def read_table(table: pd.DataFrame | str | os.PathLike[str], what: str = "table") -> pd.DataFrame:
-    """A DataFrame as it is, or a ``.csv``, ``.csv.gz`` or ``.parquet`` file read with pandas
-    (Parquet needs ``pyarrow``: ``pip install 'mtlkit[parquet]'``). ``what`` names the table in
-    errors."""
-    return _read(table, what)[0]
-
-
 def _read(table: pd.DataFrame | str | os.PathLike[str], what: str) -> tuple[pd.DataFrame, _Source]:
+    """A DataFrame as it is, or a :data:`TABLE_SUFFIXES` file read with pandas (Parquet needs
+    ``pyarrow``: ``pip install 'mtlkit[parquet]'``); ``what`` names the table in errors."""
     if isinstance(table, pd.DataFrame):
         return table, _Source(f"the {what} DataFrame", csv=False)
     if not isinstance(table, (str, os.PathLike)):

@@ -7,6 +7,9 @@ Examples::
         --epochs 3 --batch-size 512 --lr 1e-3 --device auto --seed 0 --out runs/mmoe
     python -m mtlkit evaluate --run runs/mmoe --split test
     python -m mtlkit recommend --run runs/mmoe --user 42 --k 10
+    python -m mtlkit train --data log.csv --user-col user_id --item-col video_id \\
+        --time-col time_ms --task is_click:binary --task is_like:binary:where=is_click \\
+        --task play_time_ms:regression:log1p --model ple   # your own log, any tasks
     torchrun --nproc_per_node 2 -m mtlkit train ...         # distributed data parallel
 
 This module only parses arguments and prints: :mod:`mtlkit.runs` writes and reads the run
@@ -39,6 +42,11 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 # load_dataset argument -> the option that sets it; each is passed only to data sets that take it.
 DATA_FLAGS = {"seed": "--data-seed", "size": "--size", "root": "--data-root", "download": "--no-download"}
 DATA_DEFAULTS = {"seed": 0, "size": "quick"}
+# load_dataset argument -> the option that sets it, for data sets read from a log by its column
+# names (those that take user, item and time: "interactions", a file given as --data).
+LOG_FLAGS = {"user": "--user-col", "item": "--item-col", "time": "--time-col", "tasks": "--task"}
+SPEC_SUFFIX = ".json"  # --data as a spec file: a JSON object of load_interactions arguments
+LOG_PATH_ARGUMENTS = ("log", "user_features", "item_features")  # recorded as absolute paths
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -95,6 +103,35 @@ def _registered(names: Callable[[], Sequence[str]]) -> Callable[[str], str]:
         return value
 
     return check
+
+
+def _log_suffixes() -> tuple[str, ...]:
+    from mtlkit.data.interactions import TABLE_SUFFIXES
+
+    return TABLE_SUFFIXES
+
+
+def _data_source(value: str) -> str:
+    """An argparse ``type`` for --data: a registered name, a log file or a spec file."""
+    if value.lower().endswith((*_log_suffixes(), SPEC_SUFFIX)):
+        return value
+    known = _data_names()
+    if value not in known:
+        raise argparse.ArgumentTypeError(
+            f"must be one of {', '.join(known)} or a {', '.join(_log_suffixes())} log (or {SPEC_SUFFIX} spec) file; "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _task(value: str) -> Any:
+    """An argparse ``type`` for --task: ``COLUMN:KIND[:OPTION]...`` as a TaskColumn."""
+    from mtlkit.data.tasks import TaskColumn
+
+    try:
+        return TaskColumn.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _json_object(value: str) -> dict[str, Any]:
@@ -211,10 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", type=_registered(_data_names), default="synthetic-funnel",
-                       metavar=_Names(_data_names), help="data set (default synthetic-funnel)")
+    group.add_argument("--data", type=_data_source, default="synthetic-funnel",
+                       metavar=_Names(lambda: (*_data_names(), "FILE")),
+                       help="data set (default synthetic-funnel), or your own log: a .csv, .csv.gz or .parquet file "
+                            "(with --user-col, --item-col, --time-col, --task) or a .json spec of load_interactions "
+                            "arguments")
+    group.add_argument("--user-col", metavar="COLUMN", help="own log: the user id column")
+    group.add_argument("--item-col", metavar="COLUMN", help="own log: the item id column")
+    group.add_argument("--time-col", metavar="COLUMN", help="own log: the time column (numbers in any unit, or dates)")
+    group.add_argument("--task", type=_task, action="append", metavar="COLUMN:KIND[:OPTION]",
+                       help="own log: a label column and its kind (binary or regression); repeat for each task. "
+                            "Options: where=OTHER (observed only where OTHER is 1), entire=OTHER (OTHER AND COLUMN "
+                            "on every row, ESMM's CTCVR), log1p (transform a regression target), name=NAME")
     group.add_argument("--data-root", type=Path,
-                       help="folder holding (or receiving) the files of a real data set (MovieLens, Census-Income)")
+                       help="folder holding (or receiving) the files of a real data set (MovieLens, Census-Income, "
+                            "KuaiRand-Pure)")
     group.add_argument("--size", choices=("quick", "full"), help="synthetic data size (default quick)")
     group.add_argument("--data-seed", type=_seed,
                        help="seed of the synthetic world, split and negative sampling (default 0)")
@@ -319,21 +367,36 @@ def _data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         )
     from mtlkit.data.datasets import dataset_parameters
 
-    takes = dataset_parameters(args.data)
+    name, kwargs = _data_file_kwargs(args.data)
+    takes = dataset_parameters(name)
     given = {"seed": args.data_seed, "size": args.size, "download": False if args.no_download else None,
              "root": None if args.data_root is None else str(args.data_root)}
-    kwargs: dict[str, Any] = {"name": args.data}
     for key, value in given.items():
         if value is not None and key not in takes:
             raise ValueError(f"{DATA_FLAGS[key]} does not apply to --data {args.data}; it takes {list(takes)}")
-        if value is None and key in DATA_DEFAULTS and key in takes:
+        if value is None and key in DATA_DEFAULTS and key in takes and key not in kwargs:
             value = DATA_DEFAULTS[key]  # recorded in config.json, so the run says which world it used
         if value is not None:
             kwargs[key] = value
-    reserved = sorted(set(args.data_kwargs) & {"name", *DATA_FLAGS})
+    reads_log = {"user", "item", "time"} <= set(takes)
+    log_flags = {"user": args.user_col, "item": args.item_col, "time": args.time_col,
+                 "tasks": None if args.task is None else {task.name: task.spec() for task in args.task}}
+    for key, value in log_flags.items():
+        if value is not None and not reads_log:
+            raise ValueError(f"{LOG_FLAGS[key]} applies to your own log (--data FILE), not to --data {args.data}")
+        if value is not None:
+            kwargs[key] = value
+    reserved = sorted(set(args.data_kwargs) & {"name", *DATA_FLAGS, *(LOG_FLAGS if reads_log else ())})
     if reserved:
         raise ValueError(f"--data-kwargs must not set {reserved}; use the matching options")
     kwargs.update(args.data_kwargs)
+    if reads_log:
+        absent = [flag for key, flag in LOG_FLAGS.items() if key not in kwargs]
+        if absent:
+            raise ValueError(f"--data {args.data} needs {', '.join(absent)} (or a {SPEC_SUFFIX} spec file naming them)")
+        paths = [key for key in LOG_PATH_ARGUMENTS if isinstance(kwargs.get(key), str)]
+        kwargs.update({key: str(Path(kwargs[key]).resolve()) for key in paths})  # load_run works from any folder
+    kwargs = {"name": name, **kwargs}
     if args.adversary is None:
         return kwargs
     attribute = _protected_attribute(args.adversary)
@@ -346,6 +409,29 @@ def _data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if field is not None and not args.keep_protected_input:
         kwargs["drop_features"] = list(dict.fromkeys([*kwargs.get("drop_features", ()), field]))
     return kwargs
+
+
+def _data_file_kwargs(data: str) -> tuple[str, dict[str, Any]]:
+    """(registry name, arguments) of --data: a log file is ``interactions`` reading it; a spec
+    file holds those arguments (paths in it relative to its folder); a name has none yet."""
+    path = Path(data).expanduser()
+    if data.lower().endswith(_log_suffixes()):
+        return "interactions", {"log": str(path)}
+    if not data.lower().endswith(SPEC_SUFFIX):
+        return data, {}
+    from mtlkit.utils import read_json
+
+    try:
+        spec = read_json(path)
+    except OSError as error:
+        raise FileNotFoundError(f"--data spec file {str(path)!r} cannot be read ({error.strerror})") from None
+    except ValueError as error:
+        raise ValueError(f"--data spec file {path.name} is not valid JSON ({error})") from None
+    if not isinstance(spec, dict) or "log" not in spec:
+        raise ValueError(f"--data spec file {path.name} must hold a JSON object of load_interactions arguments "
+                         "with 'log'")
+    spec.update({key: str(path.parent / spec[key]) for key in LOG_PATH_ARGUMENTS if isinstance(spec.get(key), str)})
+    return "interactions", spec
 
 
 def _protected_attribute(name: str) -> Any:
@@ -408,7 +494,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     data_kwargs = _data_kwargs(args)
     config = _train_config(args)
-    out = args.out or Path("runs") / f"{args.data}-{args.model}-{args.weighting}-seed{args.seed}"
+    out = args.out or Path("runs") / f"{data_kwargs['name']}-{args.model}-{args.weighting}-seed{args.seed}"
     note = _protected_input_note(args)
     if note is not None:
         print(note)

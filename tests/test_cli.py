@@ -10,6 +10,8 @@ import sys
 import pandas as pd
 import pytest
 import torch
+from kuairand_fixture import write_kuairand_pure
+from own_log import OWN_TASKS, make_own_log
 
 from mtlkit import cli
 
@@ -230,3 +232,111 @@ def test_adversary_gender_drops_the_gender_input_unless_kept(keep):
     kwargs = cli._data_kwargs(args)
     assert kwargs["drop_features"] == (["age"] if keep else ["age", "gender"])
     assert ("is kept" if keep else "is dropped") in cli._protected_input_note(args)
+
+
+# --------------------------------------------------------------------------- your own log
+OWN_COLUMNS = ["--user-col", "uid", "--item-col", "video_id", "--time-col", "ts"]
+ONE_EPOCH = ["--model-kwargs", TINY_MODEL, "--batch-size", "64", "--lr", "0.01", "--device", "cpu", "--quiet",
+             "--epochs", "1"]  # fmt: skip
+OWN_TRAIN = [*OWN_COLUMNS, *[arg for task in OWN_TASKS for arg in ("--task", task)], "--data-kwargs",
+             '{"seq_len": 4, "context_sparse": ["page"]}', *ONE_EPOCH]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def own_log_run(tmp_path_factory):
+    """A run trained from the command line on a CSV log (MMoE), and the log's folder."""
+    folder = tmp_path_factory.mktemp("own")
+    log, users, videos = make_own_log()
+    log.to_csv(folder / "log.csv", index=False)
+    out = folder / "run"
+    assert cli.main(["train", "--data", str(folder / "log.csv"), *OWN_TRAIN, "--model", "mmoe", "--out", str(out)]) == 0
+    return out, folder
+
+
+def test_train_on_a_log_file_records_how_to_rebuild_it(own_log_run):
+    out, folder = own_log_run
+    data = json.loads((out / "config.json").read_text())["data"]
+    assert data["name"] == "interactions" and data["log"] == str((folder / "log.csv").resolve())
+    assert (data["user"], data["item"], data["time"], data["seed"]) == ("uid", "video_id", "ts", 0)
+    assert data["tasks"] == {
+        "is_click": "binary", "is_like": {"kind": "binary", "observed": "where:is_click"},
+        "click_like": {"kind": "binary", "observed": "entire:is_click", "column": "is_like"}, "is_follow": "binary",
+        "play_time_ms": {"kind": "regression", "transform": "log1p"},
+    }  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]["tasks"]) == {"is_click", "is_like", "click_like", "is_follow", "play_time_ms"}
+    assert set(metrics["test"]["tasks"]["play_time_ms"]) == {"rmse", "mae"}
+
+
+def test_evaluate_and_recommend_on_a_log_run(own_log_run, capsys, monkeypatch, tmp_path):
+    out, _ = own_log_run
+    monkeypatch.chdir(tmp_path)  # the recorded path is absolute: the run reloads from anywhere
+    status, printed, _ = run(["evaluate", "--run", str(out), "--device", "cpu"], capsys)
+    assert status == 0 and any(line.split()[:2] == ["click_like", "auc"] for line in printed.splitlines())
+    status, printed, _ = run(["recommend", "--run", str(out), "--user", "101", "--k", "3", "--device", "cpu"], capsys)
+    rows = [line.split() for line in printed.splitlines()[2:]]
+    assert status == 0 and [row[:2] for row in rows] == [["101", "1"], ["101", "2"], ["101", "3"]]
+    assert all(row[2].startswith("v") for row in rows)  # raw item ids of the log
+
+
+def test_a_spec_file_holds_the_log_arguments(own_log_run, tmp_path, capsys):
+    _, folder = own_log_run
+    spec = {"log": "log.csv", "user": "uid", "item": "video_id", "time": "ts", "tasks": {"is_click": "binary"},
+            "seq_len": 3, "split": "leave-last-out"}  # fmt: skip
+    (folder / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "spec-run"
+    argv = ["train", "--data", str(folder / "spec.json"), "--task", "is_follow:binary", "--model", "mmoe",
+            *ONE_EPOCH, "--out", str(out)]  # fmt: skip
+    status, _, err = run(argv, capsys)
+    assert status == 0, err
+    data = json.loads((out / "config.json").read_text())["data"]
+    assert data["log"] == str(folder / "log.csv") and data["split"] == "leave-last-out"
+    assert data["tasks"] == {"is_follow": "binary"}  # the flag overrides the spec
+
+
+def test_balancing_strategies_from_the_command_line_on_a_log(own_log_run, tmp_path, capsys):
+    _, folder = own_log_run
+    for weighting in ("uncertainty", "pcgrad"):
+        argv = ["train", "--data", str(folder / "log.csv"), *OWN_TRAIN, "--weighting", weighting,
+                "--model", "mmoe", "--out", str(tmp_path / weighting)]  # fmt: skip
+        assert run(argv, capsys)[0] == 0
+
+
+def test_kuairand_pure_from_a_local_folder(tmp_path, capsys):
+    write_kuairand_pure(tmp_path)
+    kwargs = {"verify_counts": False, "seq_len": 4, "test_exposures": "random"}  # a fixture, not the real counts
+    argv = ["train", "--data", "kuairand-pure", "--data-root", str(tmp_path), "--data-kwargs", json.dumps(kwargs),
+            *ONE_EPOCH, "--out", str(tmp_path / "run")]  # fmt: skip
+    status, printed, err = run(argv, capsys)
+    assert status == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == {
+        "name": "kuairand-pure", "seed": 0, "root": str(tmp_path), **kwargs}  # fmt: skip
+    assert any(line.split()[:2] == ["play_time_ms", "rmse"] for line in printed.splitlines())
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "--data", "synthetic-funnel", "--user-col", "uid"],
+         ["--user-col", "your own log", "synthetic-funnel"]),
+        (["train", "--data", "census-income", "--task", "income:binary"], ["--task", "census-income"]),
+        (["train", "--data", "LOG", "--user-col", "uid"], ["needs --item-col, --time-col, --task"]),
+        (["train", "--data", "LOG", *OWN_COLUMNS, "--task", "is_click:binary", "--data-root", "ROOT"],
+         ["--data-root does not apply to --data"]),
+        (["train", "--data", "LOG", *OWN_COLUMNS, "--task", "is_click:binary", "--data-kwargs", '{"user": "u"}'],
+         ["--data-kwargs must not set ['user']"]),
+        (["train", "--data", "LOG", *OWN_COLUMNS, "--task", "clicks:binary"], ["no column 'clicks'", "'is_click'"]),
+        (["train", "--data", "LOG", *OWN_COLUMNS, "--task", "is_click"], ["--task", "COLUMN:KIND"]),
+        (["train", "--data", "log.xlsx"], ["--data", ".csv, .csv.gz, .parquet"]),
+        (["train", "--data", "MISSING.csv", *OWN_COLUMNS, "--task", "a:binary"], ["does not exist"]),
+        (["train", "--data", "MISSING.json"], ["spec file", "cannot be read"]),
+        (["train", "--data", "kuairand-pure", "--data-root", "ROOT"], ["KuaiRand-Pure is not in", "zenodo.org"]),
+    ],
+)
+def test_bad_log_input_gives_one_line(own_log_run, argv, words, capsys, tmp_path):
+    swap = {"LOG": str(own_log_run[1] / "log.csv"), "ROOT": str(tmp_path), "MISSING.csv": str(tmp_path / "x.csv"),
+            "MISSING.json": str(tmp_path / "x.json")}  # fmt: skip
+    status, _, err = run([swap.get(a, a) for a in argv], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err

@@ -229,6 +229,11 @@ EXPECTATIONS: dict[str, dict[str, Check]] = {
         "embedding_vs_reference_max_deviation": below(1e-5),
         "embedding_cache_identical": is_true(),
         "nearest_centroid_accuracy": at_least(0.6),
+        "own_log_tasks": equals(4),  # section 10: a hand-written feed, four declared tasks
+        "own_log_rows": equals(12),
+        "own_log_violations": equals(0),
+        "own_log_error_lines": equals(1),
+        "own_log_error_names_the_line": is_true(),
     },
     "07_training": {
         "n_models": equals(5),
@@ -249,6 +254,12 @@ EXPECTATIONS: dict[str, dict[str, Check]] = {
         "max_ece_labels": between(0.0, 0.1),
         "max_ece_truth": between(0.0, 0.1),
         "calibration_vs_sklearn_max_deviation": below(1e-12),
+        # section 8: the funnel log under a shop's own names, declared tasks
+        "own_source": equals("funnel log"),
+        "own_vs_recipes_max_deviation": equals(0.0),  # the declarations reproduce the recipes exactly
+        "own_trainings": equals(13),  # five architectures, then MMoE with every other strategy
+        "own_min_ctr_test_auc": between(0.3, 1.0),  # sanity only: one epoch of small models on 100 users
+        "own_max_ctr_test_auc": between(0.5, 1.0),
     },
     "08_visualising": {
         "attention_layers": equals(2),

@@ -1,12 +1,13 @@
 """Data for mtlkit: real MovieLens, synthetic worlds with known truth, and multi-task samples.
 
-Modules, one per concern: :mod:`~mtlkit.data.movielens` and :mod:`~mtlkit.data.census` (download,
-verify, parse), :mod:`~mtlkit.data.synthetic` (generators), :mod:`~mtlkit.data.batch` (the batch
-keys every model reads), :mod:`~mtlkit.data.schema` (tasks and fields),
-:mod:`~mtlkit.data.tensors` (split tensors, batches), :mod:`~mtlkit.data.tasks` (label recipes),
-:mod:`~mtlkit.data.splits` (train / valid / test), :mod:`~mtlkit.data.builder` (a log ->
-samples), :mod:`~mtlkit.data.datasets` (:func:`load_dataset`, a registry of named data sets),
-:mod:`~mtlkit.data.text` (pretrained language-model title embeddings) and
+Modules, one per concern: :mod:`~mtlkit.data.movielens`, :mod:`~mtlkit.data.census` and
+:mod:`~mtlkit.data.kuairand` (download or find, verify, parse), :mod:`~mtlkit.data.interactions`
+(your own log, any tasks), :mod:`~mtlkit.data.synthetic` (generators), :mod:`~mtlkit.data.batch`
+(the batch keys every model reads), :mod:`~mtlkit.data.schema` (tasks and fields),
+:mod:`~mtlkit.data.tensors` (split tensors, batches), :mod:`~mtlkit.data.tasks` (label recipes and
+declared tasks), :mod:`~mtlkit.data.splits` (train / valid / test), :mod:`~mtlkit.data.builder`
+(a log -> samples), :mod:`~mtlkit.data.datasets` (:func:`load_dataset`, a registry of named data
+sets), :mod:`~mtlkit.data.text` (pretrained language-model title embeddings) and
 :mod:`~mtlkit.data.columns` (column names). :mod:`~mtlkit.data.samples` re-exports the names it
 held before the split.
 
@@ -22,6 +23,9 @@ from typing import Any
 _EXPORTS = {
     "load_movielens": "mtlkit.data.movielens",
     "load_census_income": "mtlkit.data.census",
+    "load_kuairand_pure": "mtlkit.data.kuairand",
+    "load_interactions": "mtlkit.data.interactions",
+    "TaskColumn": "mtlkit.data.tasks",
     "make_correlated_tasks": "mtlkit.data.synthetic",
     "make_recsys_funnel": "mtlkit.data.synthetic",
     "Batch": "mtlkit.data.batch",

@@ -21,12 +21,15 @@ from mtlkit.data.batch import (
     DENSE, GROUND_TRUTH, HISTORY, HISTORY_PADDING_MASK, IS_BOT, IS_COLD_ITEM, IS_FEMALE, ITEM, ITEM_CONTENT,
     LABEL_MASK, LABELS, SPARSE, TIMESTAMP, USER,
 )  # fmt: skip
-from mtlkit.data.schema import FeatureSchema, TaskSpec
+from mtlkit.data.schema import FeatureSchema
 from mtlkit.data.splits import SPLITS, split_rows
-from mtlkit.data.tasks import TASK_RECIPES, labels_from_recipes
+from mtlkit.data.tasks import TASK_RECIPES, Task, TaskColumn, labels_from_recipes, task_spec
 from mtlkit.data.tensors import MultiTaskData, TensorSamples, split_statistics
 
-__all__ = ["build_multitask_data"]
+__all__ = ["SPLIT_NAMES", "build_multitask_data"]
+
+#: The splits of a :class:`~mtlkit.data.tensors.MultiTaskData`, in order (split code 0, 1, 2).
+SPLIT_NAMES = ("train", "valid", "test")
 
 # Columns never used as features by the automatic field detection: identifiers, text, ground
 # truth and the nuisance attribute of the synthetic funnel.
@@ -208,8 +211,10 @@ def build_multitask_data(
     users: pd.DataFrame | None = None,
     items: pd.DataFrame | None = None,
     *,
-    tasks: Sequence[str] = (C.CLICK, C.LIKE, C.RATING_TASK),
+    tasks: Sequence[Task] = (C.CLICK, C.LIKE, C.RATING_TASK),
     split: str = "leave-last-out",
+    split_column: str | None = None,
+    positive: str | None = None,
     seq_len: int = 20,
     n_negatives: int = 0,
     n_eval_negatives: int | None = None,
@@ -228,19 +233,24 @@ def build_multitask_data(
 
     Rows. One sample per interaction (a rating, or an impression when ``interactions`` has a
     ``click`` column), plus ``n_negatives`` sampled negatives per *positive* in train and
-    ``n_eval_negatives`` (default: the same) in valid/test. A positive is an interaction with
-    click == 1, or every interaction of a positive-only log such as MovieLens. Negatives are
-    items the user never interacted with, drawn uniformly from the items seen in training; they
-    inherit the positive's user, timestamp and split, and carry only the click/watch label (0):
-    every other task is masked on them.
+    ``n_eval_negatives`` (default: the same) in valid/test. A positive is an interaction whose
+    ``positive`` column is 1 (default: the ``click`` column when the log has one), or every
+    interaction of a positive-only log such as MovieLens. Negatives are items the user never
+    interacted with, drawn uniformly from the items seen in training; they inherit the
+    positive's user, timestamp and split, and carry only the click/watch label (0): every other
+    recipe is masked on them (a :class:`~mtlkit.data.tasks.TaskColumn` reads 0 in its binary
+    columns and NaN in its regression ones there).
 
-    Tasks. Each name in ``tasks`` is a recipe of :data:`~mtlkit.data.tasks.TASK_RECIPES`
-    (``click`` / ``watch``, ``like``, ``click_like``, ``rating``, ``purchase``, ``conversion``);
+    Tasks. Each entry of ``tasks`` is a recipe name of :data:`~mtlkit.data.tasks.TASK_RECIPES`
+    (``click`` / ``watch``, ``like``, ``click_like``, ``rating``, ``purchase``, ``conversion``)
+    or a :class:`~mtlkit.data.tasks.TaskColumn` read from the log's own columns;
     :mod:`mtlkit.data.tasks` says which rows each labels and observes.
 
     Splits (:data:`~mtlkit.data.splits.SPLITS`, on interactions; negatives follow their
     positive): ``leave-last-out``, ``temporal`` (cut at the ``split_fractions`` quantiles of
-    the timestamps) or ``random``, as :mod:`mtlkit.data.splits` describes.
+    the timestamps) or ``random``, as :mod:`mtlkit.data.splits` describes; or, with
+    ``split_column``, the split each interaction names in that column (``"train"``,
+    ``"valid"`` or ``"test"``; ``split`` is then not used), e.g. a test set logged apart.
 
     Features. ``user`` / ``item`` and every categorical field use vocabularies fitted on the
     training split only (0 = OOV); dense fields are z-scored with training-split statistics
@@ -262,9 +272,10 @@ def build_multitask_data(
         history lengths), the catalog counts and the dense statistics.
     """
     text_embeddings = _check_arguments(
-        interactions, users, items, tasks, split, seq_len, n_negatives, n_eval_negatives, split_fractions,
-        context_sparse, context_dense, text_embeddings,
+        interactions, users, items, tasks, split, split_column, positive, seq_len, n_negatives, n_eval_negatives,
+        split_fractions, context_sparse, context_dense, text_embeddings,
     )  # fmt: skip
+    task_names = tuple(task_spec(task).name for task in tasks)
     n_eval_negatives = n_negatives if n_eval_negatives is None else n_eval_negatives
     fractions = [float(f) for f in split_fractions]
     rng = np.random.default_rng(seed)
@@ -280,13 +291,20 @@ def build_multitask_data(
     time = interactions[C.TIMESTAMP].to_numpy().astype(np.int64)
     time_key = _user_time_key(user, time)  # one int64 per row, ordered like (user, time)
     row_order = np.argsort(time_key, kind="stable")  # (user, time, row)
-    has_click = C.CLICK in interactions.columns
-    positive = np.ones(len(user), bool)  # positive-only log: every interaction is a positive
-    if has_click:
-        positive = interactions[C.CLICK].to_numpy(dtype=float, na_value=np.nan) == 1
+    if positive is None and C.CLICK in interactions.columns:
+        positive = C.CLICK
+    if positive is None:  # positive-only log: every interaction is a positive
+        positive_column = None
+        positive = np.ones(len(user), bool)
+    else:
+        positive_column = positive
+        positive = interactions[positive_column].to_numpy(dtype=float, na_value=np.nan) == 1
 
     # ---- split and train-only vocabularies ---------------------------------------------------
-    split_code = split_rows(split, user, time, positive, row_order, fractions, len(user_ids), rng)
+    if split_column is None:
+        split_code = split_rows(split, user, time, positive, row_order, fractions, len(user_ids), rng)
+    else:
+        split_code = pd.Index(SPLIT_NAMES).get_indexer(interactions[split_column]).astype(np.int8)
     train_rows = split_code == 0
     user_in_train = np.zeros(len(user_ids), bool)
     user_in_train[user[train_rows]] = True
@@ -372,10 +390,10 @@ def build_multitask_data(
     # ---- splits (rows stay ordered by user, time, interaction before its negatives) ------------
     splits, info_splits = {}, {}
     bounds = np.searchsorted(s_split, [0, 1, 2, 3])  # rows are grouped by split
-    for code, name in enumerate(("train", "valid", "test")):
+    for code, name in enumerate(SPLIT_NAMES):
         rows = slice(bounds[code], bounds[code + 1])
         splits[name] = TensorSamples.from_numpy({k: v[rows] for k, v in arrays.items()})
-        info_splits[name] = split_statistics(splits[name], tasks, negative[rows])
+        info_splits[name] = split_statistics(splits[name], task_names, negative[rows])
 
     # ---- schema: the catalog (warm items first) with titles and text embeddings ---------------
     catalog_raw = item_ids[catalog_order]  # catalog index k -> raw id catalog_raw[k - 1]
@@ -395,13 +413,14 @@ def build_multitask_data(
         sparse_cardinalities=features["sparse_cardinalities"],
         dense_fields=features["dense_fields"],
         seq_len=int(seq_len),
-        tasks=tuple(TaskSpec(t, TASK_RECIPES[t][0]) for t in tasks),
+        tasks=tuple(task_spec(task) for task in tasks),
         item_text_embeddings=text_table,
         item_titles=titles,
     )
     info = {
-        "split": split,
+        "split": split if split_column is None else f"column {split_column!r}",
         "split_fractions": tuple(fractions),
+        "positive": positive_column,
         "seed": int(seed),
         "n_negatives": int(n_negatives),
         "n_eval_negatives": int(n_eval_negatives),
@@ -415,6 +434,8 @@ def build_multitask_data(
         "dense_stats": features["dense_stats"],
         "splits": info_splits,
     }
+    if any(isinstance(task, TaskColumn) for task in tasks):
+        info["task_columns"] = {task.name: task.spec() for task in tasks if isinstance(task, TaskColumn)}
     return MultiTaskData(
         schema=schema,
         train=splits["train"],
@@ -429,8 +450,8 @@ def build_multitask_data(
 
 
 def _check_arguments(
-    interactions, users, items, tasks, split, seq_len, n_negatives, n_eval_negatives, split_fractions,
-    context_sparse, context_dense, text_embeddings,
+    interactions, users, items, tasks, split, split_column, positive, seq_len, n_negatives, n_eval_negatives,
+    split_fractions, context_sparse, context_dense, text_embeddings,
 ) -> np.ndarray | None:
     """Validate the builder's arguments once; returns the text embeddings as float32 numpy."""
     if not isinstance(interactions, pd.DataFrame):
@@ -441,17 +462,26 @@ def _check_arguments(
     if len(interactions) == 0:
         raise ValueError("interactions must not be empty, got 0 rows")
     if isinstance(tasks, str) or len(tasks) == 0:
-        raise ValueError(f"tasks must be a non-empty sequence of task names, got {tasks!r}")
-    for name in tasks:
-        if name not in TASK_RECIPES:
-            raise ValueError(f"tasks must be names from {sorted(TASK_RECIPES)}, got {name!r}")
-        need = [c for c in TASK_RECIPES[name][1] if c not in interactions.columns]
+        raise ValueError(f"tasks must be a non-empty sequence of task names or TaskColumns, got {tasks!r}")
+    for task in tasks:
+        if not isinstance(task, TaskColumn) and task not in TASK_RECIPES:
+            raise ValueError(f"tasks must be names from {sorted(TASK_RECIPES)} or TaskColumns, got {task!r}")
+        need = task.columns if isinstance(task, TaskColumn) else TASK_RECIPES[task][1]
+        need = [c for c in need if c not in interactions.columns]
         if need:
-            raise ValueError(f"tasks: {name!r} needs column(s) {need} in interactions")
-    if len(set(tasks)) != len(tasks):
-        raise ValueError(f"tasks must not repeat, got {tasks!r}")
+            raise ValueError(f"tasks: {task_spec(task).name!r} needs column(s) {need} in interactions")
+    names = [task_spec(task).name for task in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"tasks must not repeat, got {names!r}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    for name, column in (("split_column", split_column), ("positive", positive)):
+        if column is not None and column not in interactions.columns:
+            raise ValueError(f"{name} must be a column of interactions, got {column!r}")
+    if split_column is not None:
+        values = set(interactions[split_column].unique())
+        if not values <= set(SPLIT_NAMES):
+            raise ValueError(f"split_column {split_column!r} must hold {SPLIT_NAMES}, got {sorted(map(str, values))}")
     if not isinstance(seq_len, (int, np.integer)) or seq_len < 0:
         raise ValueError(f"seq_len must be a non-negative integer, got {seq_len!r}")
     for name, value in (("n_negatives", n_negatives), ("n_eval_negatives", n_eval_negatives)):

@@ -25,6 +25,14 @@ removes ``drop_features`` from the inputs (common to all) and records what was b
   ``tasks`` = ("income", "marital") (default) or ("education", "marital"); train = the
   training file, valid/test = the test file halved with a fixed seed; no users, items or
   sequence.
+* ``"interactions"`` — your own log: :func:`~mtlkit.data.interactions.load_interactions`
+  (``log`` a .csv/.csv.gz/.parquet path, ``user``, ``item``, ``time``, ``tasks`` a mapping
+  label column -> kind or declaration, ...): any feedback columns, any number of tasks.
+* ``"kuairand-pure"`` — KuaiRand-Pure (Gao et al., CIKM 2022) from an extracted folder
+  (``root``), verified against its documented counts
+  (:func:`~mtlkit.data.kuairand.load_kuairand_pure`); tasks is_click, is_like, is_follow,
+  long_view and log1p(play_time_ms) by default; ``test_exposures="random"`` tests on the
+  randomly exposed videos (:func:`~mtlkit.data.kuairand.build_kuairand_multitask`).
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import functools
 import inspect
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,6 +53,7 @@ from mtlkit.checks import ArgumentTypeError, check_choice, check_number
 from mtlkit.data import columns as C
 from mtlkit.data.batch import DENSE, LABEL_MASK, SPARSE, USER
 from mtlkit.data.builder import build_multitask_data
+from mtlkit.data.interactions import load_interactions
 from mtlkit.data.schema import FeatureSchema, TaskSpec
 from mtlkit.data.synthetic import make_correlated_tasks, make_recsys_funnel
 from mtlkit.data.tensors import MultiTaskData, TensorSamples, split_statistics
@@ -274,6 +283,28 @@ def _census_income(
     return build_census_multitask(load_census_income(root, download=download), tasks)
 
 
+def _kuairand_pure(
+    *,
+    root: str | os.PathLike[str] | None = None,
+    tasks: Mapping[str, Any] | Sequence[str] | None = None,
+    test_exposures: str = "standard",
+    seq_len: int = 20,
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    verify_counts: bool = True,
+    seed: int = 0,
+) -> MultiTaskData:
+    """KuaiRand-Pure from the extracted folder ``root`` (never downloaded: no checksum is
+    published), verified unless ``verify_counts`` is False; ``tasks`` None: is_click, is_like,
+    is_follow, long_view, log1p(play_time_ms)."""
+    from mtlkit.data.kuairand import build_kuairand_multitask, load_kuairand_pure
+
+    kuairand = load_kuairand_pure(root, random_log=test_exposures == "random", verify_counts=verify_counts)
+    return build_kuairand_multitask(
+        kuairand, tasks=tasks, test_exposures=test_exposures, seq_len=seq_len, split_fractions=split_fractions,
+        seed=seed,
+    )  # fmt: skip
+
+
 #: name -> builder; ``tuple(DATASETS)`` are the names, ``dataset_parameters(name)`` its arguments.
 DATASETS: dict[str, _Builder] = {
     "synthetic-funnel": _synthetic_funnel,
@@ -281,6 +312,8 @@ DATASETS: dict[str, _Builder] = {
     "movielens-100k": functools.partial(_movielens, "100k"),
     "movielens-1m": functools.partial(_movielens, "1m"),
     "census-income": _census_income,
+    "interactions": load_interactions,
+    "kuairand-pure": _kuairand_pure,
 }
 
 

@@ -12,6 +12,7 @@ import torch
 
 from mtlkit.data import columns as C
 from mtlkit.data.builder import build_multitask_data
+from mtlkit.data.tasks import TaskColumn
 from mtlkit.data.tensors import MultiTaskData
 
 
@@ -180,6 +181,46 @@ def test_text_embeddings_follow_the_catalog(ratings):
 
 
 # ---------------------------------------------------------------------------------------------
+# Declared tasks, a positive column of one's own, a split given by the log
+# ---------------------------------------------------------------------------------------------
+
+
+def test_positive_column_drives_histories_and_negatives(world):
+    # The funnel's click column under another name gives the same samples as "click". On a sampled
+    # negative the declared entire-space task is 0 and observed (a never-shown item was neither
+    # clicked nor bought), where the purchase recipe masks it.
+    log = world.interactions.rename(columns={C.CLICK: "is_click"})
+    tasks = (TaskColumn("is_click", "binary"), TaskColumn(C.PURCHASE, "binary", observed="entire:is_click"))
+    own = build_multitask_data(log, world.users, world.items, tasks=tasks, positive="is_click", split="leave-last-out",
+                               seq_len=5, n_negatives=1)  # fmt: skip
+    named = build_multitask_data(world.interactions, world.users, world.items, tasks=(C.CLICK, C.PURCHASE),
+                                 split="leave-last-out", seq_len=5, n_negatives=1)  # fmt: skip
+    for part in ("train", "test"):
+        for key in ("user", "item", "history", "history_padding_mask"):
+            assert torch.equal(own.splits[part][key], named.splits[part][key]), (part, key)
+        shown = named.splits[part]["label_mask"][:, 1]  # the recipe masks purchase on sampled negatives
+        for key in ("labels", "label_mask"):
+            assert torch.equal(own.splits[part][key][shown], named.splits[part][key][shown]), (part, key)
+        assert not own.splits[part]["labels"][~shown].any() and own.splits[part]["label_mask"][~shown].all()
+    assert own.info["positive"] == "is_click" and own.info["task_columns"]["purchase"]["observed"] == "entire:is_click"
+    assert own.schema.task_names == ("is_click", "purchase")
+
+
+def test_split_column_assigns_each_interaction(ratings):
+    interactions = ratings[0].copy()
+    parts = np.array(["train", "valid", "test"])[np.arange(len(interactions)) % 5 // 2]  # 2:2:1
+    interactions["part"] = parts
+    data = build_multitask_data(interactions, tasks=(C.CLICK, C.RATING_TASK), split_column="part", seq_len=3,
+                                n_negatives=1)  # fmt: skip
+    real = {name: int((~(split["labels"][:, 0] == 0)).sum()) for name, split in data.splits.items()}
+    assert real == {name: int((parts == name).sum()) for name in ("train", "valid", "test")}
+    assert data.info["split"] == "column 'part'"
+    interactions.loc[3, "part"] = "holdout"
+    with pytest.raises(ValueError, match="split_column 'part' must hold"):
+        build_multitask_data(interactions, split_column="part", n_negatives=1)
+
+
+# ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
 
@@ -198,6 +239,10 @@ def test_text_embeddings_follow_the_catalog(ratings):
         (dict(text_embeddings=np.zeros((3, 4))), ValueError, "text_embeddings"),
         (dict(user_sparse=("shoe_size",)), ValueError, "shoe_size"),
         (dict(context_dense=("weather",)), ValueError, "weather"),
+        (dict(tasks=(TaskColumn("dwell", "regression"),)), ValueError, "dwell"),
+        (dict(tasks=(TaskColumn(C.RATING, "regression"), TaskColumn(C.RATING, "binary"))), ValueError, "repeat"),
+        (dict(positive="bought"), ValueError, "positive"),
+        (dict(split_column="fold"), ValueError, "split_column"),
     ],
 )
 def test_builder_rejects_bad_input(ratings, kwargs, error, name):

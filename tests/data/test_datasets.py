@@ -115,7 +115,10 @@ def test_every_data_set_reports_the_same_split_statistics(funnel):
 
 
 def test_registry_builders_take_only_their_own_arguments():
-    assert tuple(DATASETS) == ("synthetic-funnel", "synthetic-mmoe", "movielens-100k", "movielens-1m", "census-income")
+    assert tuple(DATASETS) == (
+        "synthetic-funnel", "synthetic-mmoe", "movielens-100k", "movielens-1m", "census-income", "interactions",
+        "kuairand-pure",
+    )  # fmt: skip
     assert "census-income" in DATASETS
     assert dataset_parameters("census-income") == ("root", "download", "tasks")
     assert dataset_parameters("movielens-1m") == (

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mtlkit.data import columns as C
 from mtlkit.data.builder import build_multitask_data
-from mtlkit.data.tasks import labels_from_recipes
+from mtlkit.data.schema import TaskSpec
+from mtlkit.data.tasks import TaskColumn, labels_from_recipes, task_columns, task_spec
 
 
 def test_recipes_on_sample_rows_with_a_sampled_negative():
@@ -92,3 +94,73 @@ def test_click_like_is_the_entire_space_twin_of_like():
         assert mask[:, 1].tolist() == rated.tolist()
         assert labels[rated, 1].tolist() == labels[rated, 2].tolist()
     assert n_negatives == len(interactions)  # one sampled negative per rating
+
+
+# ---------------------------------------------------------------------------------------------
+# TaskColumn: tasks declared on a log's own columns
+# ---------------------------------------------------------------------------------------------
+
+
+def test_task_columns_label_and_observe_by_their_space():
+    # Four impressions (clicked + liked, clicked + like not logged, not clicked, click not
+    # logged) and a sampled negative copying the first one.
+    log = pd.DataFrame(
+        {"is_click": [1, 1, 0, np.nan], "is_like": [1, np.nan, 0, 0], "watch": [9.0, 0.0, np.nan, 3.0]}
+    )
+    tasks = (
+        TaskColumn("is_click", "binary"),
+        TaskColumn("is_like", "binary", observed="where:is_click"),
+        TaskColumn("is_like", "binary", observed="entire:is_click", name="click_like"),
+        TaskColumn("watch", "regression", transform="log1p"),
+        TaskColumn("watch", "regression", observed="where:is_click", name="watch_after_click"),
+    )
+    labels, mask, _ = labels_from_recipes(
+        log, tasks, source=np.array([0, 1, 2, 3, 0]), negative=np.array([False] * 4 + [True]), like_threshold=4
+    )
+    np.testing.assert_array_equal(mask[:, 0], [True, True, True, False, True])  # NaN click: not logged
+    np.testing.assert_array_equal(labels[:, 0], [1, 1, 0, 0, 0])  # the negative reads 0
+    np.testing.assert_array_equal(mask[:, 1], [True, False, False, False, False])  # like given click
+    np.testing.assert_array_equal(mask[:, 2], [True, False, True, False, True])  # click AND like
+    np.testing.assert_array_equal(labels[:, 2], [1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(mask[:, 3], [True, True, False, True, False])  # regression: NaN on negatives
+    np.testing.assert_allclose(labels[:, 3], np.log1p([9.0, 0.0, 0.0, 3.0, 0.0]) * mask[:, 3], rtol=1e-6)
+    np.testing.assert_array_equal(mask[:, 4], [True, True, False, False, False])
+    assert labels.dtype == np.float32 and not labels[~mask].any()
+
+
+def test_task_column_spellings_round_trip():
+    like = TaskColumn.parse("is_like:binary:where=is_click")
+    assert like == TaskColumn("is_like", "binary", observed="where:is_click")
+    assert like.spec() == {"kind": "binary", "observed": "where:is_click"} and like.condition == "is_click"
+    pair = TaskColumn.parse("is_like:binary:entire=is_click:name=click_like")
+    assert (pair.name, pair.column, pair.space) == ("click_like", "is_like", "entire")
+    watch = TaskColumn.parse("play_time_ms:regression:log1p")
+    assert watch.transform == "log1p" and watch.spec() == {"kind": "regression", "transform": "log1p"}
+    assert TaskColumn.parse("is_click:binary").spec() == "binary"
+    declared = (TaskColumn.parse("is_click:binary"), like, pair, watch)
+    assert task_columns({task.name: task.spec() for task in declared}) == declared  # config.json and back
+    assert task_columns(["is_click:binary", like]) == declared[:2]
+    assert task_spec(pair) == TaskSpec("click_like", "binary") and task_spec(C.RATING_TASK).kind == "regression"
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: TaskColumn.parse("is_click"), "COLUMN:KIND"),
+        (lambda: TaskColumn.parse("is_click:bool"), "kind must be one of"),
+        (lambda: TaskColumn.parse("is_click:binary:log1p"), "transform needs a regression task"),
+        (lambda: TaskColumn.parse("watch:regression:entire=is_click"), "needs a binary task"),
+        (lambda: TaskColumn.parse("is_like:binary:when=is_click"), "unknown option 'when=is_click'"),
+        (lambda: TaskColumn("is_like", "binary", observed="where:is_like"), "another column"),
+        (lambda: TaskColumn("is_like", "binary", observed="after:is_click"), "observed must be"),
+        (lambda: TaskColumn("watch", "regression", transform="sqrt"), "transform must be one of"),
+        (lambda: task_columns({}), "at least one task"),
+        (lambda: task_columns(["a:binary", "a:regression"]), "each name once"),
+        (lambda: task_columns({"a": {"kind": "binary", "space": "all"}}), "optionally 'column'"),
+        (lambda: task_columns("a:binary"), "mapping name -> kind"),
+    ],
+)
+def test_task_column_errors_are_one_line(make, words):
+    with pytest.raises(ValueError, match=words) as error:
+        make()
+    assert "\n" not in str(error.value)

@@ -97,3 +97,6 @@ class Batch(TypedDict, total=False):
     true_click_prob: Tensor  # float32 (B,)
     true_cvr: Tensor  # float32 (B,)
     true_purchase_prob: Tensor  # float32 (B,)
+    bayes_click_prob: Tensor  # float32 (B,): the achievable bound (hidden intent integrated out)
+    bayes_cvr: Tensor  # float32 (B,)
+    bayes_purchase_prob: Tensor  # float32 (B,)

@@ -32,7 +32,8 @@ def test_batch_declares_every_key_once_under_its_constant():
     )  # fmt: skip
     assert tuple(Batch.__annotations__) == keys
     assert keys[:11] == tuple(CONTRACT_DTYPES)  # the spelling saved data, notebooks and models rely on
-    assert keys[11:] == ("is_bot", "is_female", "true_click_prob", "true_cvr", "true_purchase_prob")
+    assert keys[11:] == ("is_bot", "is_female", "true_click_prob", "true_cvr", "true_purchase_prob",
+                         "bayes_click_prob", "bayes_cvr", "bayes_purchase_prob")
     assert Batch.__required_keys__ == frozenset()  # total=False: keys differ by source
 
 

@@ -35,14 +35,21 @@ import nbformat
 import pytest
 import torch
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 NAMES = [path.stem for path in NOTEBOOKS]
 
-# The Colab badge and the install cell must name this repository and branch.
-REPO_SLUG = "mtlkit/mtlkit"
-BRANCH = "main"
+# The Colab badge and the install cell must name this repository and branch: the one source is
+# [tool.mtlkit] in pyproject.toml (scripts/launch_links.py writes them into every notebook).
+LAUNCH = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mtlkit"]
+REPO_SLUG = LAUNCH["repository"]
+BRANCH = LAUNCH["branch"]
 BADGE_RE = re.compile(
     r"https://colab\.research\.google\.com/github/(?P<repo>[\w.-]+/[\w.-]+)/blob/(?P<branch>[\w./-]+?)"
     r"/notebooks/(?P<file>[\w.-]+\.ipynb)"

@@ -573,14 +573,18 @@ class FusedRanking:
         alpha = check_number("alpha", alpha, low=0, high=1)
         return (1.0 - alpha) * self.log_ctr + alpha * self.log_cvr
 
-    def top_k(self, alpha: float, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def top_k(self, alpha: float, k: int, exclude: np.ndarray | None = None,
+              rows: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k best items per user under s_α: ``(items, scores)`` of shape (U, k), catalog
         indices best first and their fused score pCTR^(1−α) pCVR^α; ``exclude`` (U, n_items - 1)
-        bool (e.g. the seen items of :func:`ranking_targets`) never enters a list."""
+        bool (e.g. the seen items of :func:`ranking_targets`) never enters a list. ``rows``:
+        only these rows (positions in :attr:`users`), e.g. one user's list for a widget."""
         k = check_int("k", k, low=1, high=self.log_ctr.shape[1])
         scores = self.scores(alpha)
         if exclude is not None:
             scores = np.where(self._check_shape(exclude, "exclude"), -np.inf, scores)
+        if rows is not None:
+            scores = scores[np.asarray(rows, dtype=np.int64)]
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return order + 1, np.exp(np.take_along_axis(scores, order, axis=1))
 

@@ -544,12 +544,19 @@ def test_transfer_gains_plot_draws_a_panel_per_relatedness_and_a_line_per_model(
 
 # --------------------------------------------------------------------------- legends and model comparisons
 def _legend_covers_no_data(fig: Figure) -> bool:
-    """No plotted point of any axes lies inside any legend's box (in display coordinates)."""
+    """No drawn line of any axes passes through any legend's box (in display coordinates)."""
     fig.draw_without_rendering()  # runs the constrained layout, so the boxes are final
     boxes = [legend.get_window_extent() for ax in fig.axes if (legend := ax.get_legend()) is not None]
-    points = [ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
-              for ax in fig.axes for line in ax.get_lines() if len(line.get_xdata())]
-    return bool(boxes) and not any(box.contains(x, y) for box in boxes for pts in points for x, y in pts)
+    covered = False
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            xy = np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)
+            if len(xy) > 1:  # the segments between the vertices too, 20 points each
+                t = np.linspace(0, 1, 20)[:, None, None]
+                xy = (xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2)
+            pts = line.get_transform().transform(xy)
+            covered |= any(box.contains(x, y) for box in boxes for x, y in pts if np.isfinite([x, y]).all())
+    return bool(boxes) and not covered
 
 
 def test_task_loss_legend_sits_beside_the_curves(history):

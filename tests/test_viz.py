@@ -595,6 +595,8 @@ def test_roc_pr_plots_the_metric_curves():
     np.testing.assert_array_equal(line.get_xdata(), fpr)
     np.testing.assert_array_equal(line.get_ydata(), tpr)
     assert line.get_label() == f"model (AUC {metrics.roc_auc(labels, scores):.3f})"
+    legend = [t.get_text() for t in pr.get_legend().get_texts()]
+    assert legend[0] == f"random (AUC 0.5; precision {labels.mean():.2f})" and legend[1].startswith("model (AUC")
     precision, recall, _ = metrics.precision_recall_curve(labels, scores)
     line = next(line for line in pr.get_lines() if line.get_label() == "model")
     np.testing.assert_array_equal(line.get_xdata(), recall)

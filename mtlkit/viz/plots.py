@@ -120,9 +120,9 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
     return fig, fig.add_subplot()
 
 
-def _short(label: Any) -> str:
+def _short(label: Any, limit: int = _MAX_LABEL) -> str:
     text = str(label)
-    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _set_ticks(ax: Axes, axis: str, labels: Sequence[str], rotate: bool) -> None:
@@ -838,7 +838,7 @@ def plot_roc_pr(y_true: Any, scores: Any | Mapping[str, Any]) -> Figure:
         scores: (n,) scores, or name → (n,) scores to compare several.
 
     Returns:
-        a figure of two axes; the ROC legend gives each scorer's AUC.
+        a figure of two axes and one legend, to their right, that gives each scorer's AUC.
     """
     from mtlkit import metrics
 
@@ -848,9 +848,10 @@ def plot_roc_pr(y_true: Any, scores: Any | Mapping[str, Any]) -> Figure:
     labels = _to_numpy(y_true, "y_true")
     fig = NotebookFigure(figsize=(10.5, 4.0), layout="constrained")
     roc, pr = fig.subplots(1, 2)
-    roc.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="random (AUC 0.5)")
     base_rate = float(np.mean(labels))
-    pr.axhline(base_rate, color="#999999", linestyle="--", linewidth=1, label=f"random ({base_rate:.2f})")
+    roc.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1,
+             label=f"random (AUC 0.5; precision {base_rate:.2f})")
+    pr.axhline(base_rate, color="#999999", linestyle="--", linewidth=1)
     for i, (name, score) in enumerate(named.items()):
         fpr, tpr, _ = metrics.roc_curve(labels, score)
         precision, recall, _ = metrics.precision_recall_curve(labels, score)
@@ -861,9 +862,10 @@ def plot_roc_pr(y_true: Any, scores: Any | Mapping[str, Any]) -> Figure:
     roc.set_title("ROC curve", fontsize=10)
     pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
     pr.set_title("precision-recall curve", fontsize=10)
-    for ax in (roc, pr):
-        ax.grid(alpha=0.3)
-        _legend_outside(ax)
+    roc.grid(alpha=0.3)
+    pr.grid(alpha=0.3)
+    handles, legend_labels = roc.get_legend_handles_labels()  # the same styles on both panels
+    _legend_outside(pr, handles=handles, labels=legend_labels)
     return fig
 
 
@@ -992,7 +994,7 @@ def plot_fusion(alphas: Sequence[float], curves: Mapping[str, Sequence[float]], 
     positions = np.arange(len(items))[::-1]
     colors = [OKABE_ITO[4] if h else OKABE_ITO[5] for h in highlighted]
     right.barh(positions, scores, color=colors)
-    right.set_yticks(positions, [f"{'✓ ' if m else ''}{_short(t)}" for t, m in zip(items, marked)], fontsize=8)
+    right.set_yticks(positions, [f"{'✓ ' if m else ''}{_short(t, 28)}" for t, m in zip(items, marked)], fontsize=8)
     right.set_xlabel("fused score pCTR^(1-alpha) pCVR^alpha")
     right.set_title(title or f"top {len(items)} at alpha = {alpha:.2f}", fontsize=10)
     _legend_outside(right, handles=[Patch(color=OKABE_ITO[5], label="other item"),

@@ -15,7 +15,8 @@ agree. What it writes:
 
 * each notebook's install cell, from :func:`install_cell` with the notebook's own ``EXTRAS``
   (the optional parts it uses: ``text`` = the language model, ``lora`` = LoRA adapters);
-* every Colab and Binder link in the notebooks' Markdown and in the READMEs.
+* every Colab and Binder link, and every written-out ``git+https://github.com/...@branch`` pip
+  URL, in the notebooks' Markdown and in the READMEs.
 
 Usage::
 
@@ -46,6 +47,7 @@ INSTALL_MARKER = "# On Colab only: install mtlkit"
 # A link's repository and branch: owner/name, then a branch (no "?" or "/" after it).
 COLAB_RE = re.compile(r"(https://colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+/blob/[\w.-]+(/notebooks/)")
 BINDER_RE = re.compile(r"(https://mybinder\.org/v2/gh/)[\w.-]+/[\w.-]+/[\w.-]+(\?)")
+PIP_RE = re.compile(r"(git\+https://github\.com/)[\w.-]+/[\w.-]+@[\w.-]+")  # a pip install written out in prose
 EXTRAS_RE = re.compile(r'^EXTRAS = "([\w,]*)"', re.M)
 
 
@@ -127,8 +129,10 @@ def cell_extras(source: str) -> tuple[str, ...]:
 
 
 def relink(text: str, launch: Launch) -> str:
-    """``text`` with every Colab and Binder link pointing at ``launch``'s repository and branch."""
+    """``text`` with every Colab and Binder link, and every written-out pip URL of the package,
+    pointing at ``launch``'s repository and branch."""
     text = COLAB_RE.sub(rf"\g<1>{launch.repository}/blob/{launch.branch}\g<2>", text)
+    text = PIP_RE.sub(lambda _: launch.pip_url, text)
     return BINDER_RE.sub(rf"\g<1>{launch.repository}/{launch.branch}\g<2>", text)
 
 

@@ -47,7 +47,7 @@ INSTALL_MARKER = "# On Colab only: install mtlkit"
 # A link's repository and branch: owner/name, then a branch (no "?" or "/" after it).
 COLAB_RE = re.compile(r"(https://colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+/blob/[\w.-]+(/notebooks/)")
 BINDER_RE = re.compile(r"(https://mybinder\.org/v2/gh/)[\w.-]+/[\w.-]+/[\w.-]+(\?)")
-PIP_RE = re.compile(r"(git\+https://github\.com/)[\w.-]+/[\w.-]+@[\w.-]+")  # a pip install written out in prose
+PIP_RE = re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+@[\w.-]+")  # a pip install written out in prose
 EXTRAS_RE = re.compile(r'^EXTRAS = "([\w,]*)"', re.M)
 
 

@@ -132,15 +132,17 @@ def render_html(executed: str | os.PathLike[str], target: str | os.PathLike[str]
     Path(target).write_text(body, encoding="utf-8")
 
 
-def notebook_summary(path: str | os.PathLike[str]) -> tuple[str, str]:
-    """(title, goal) of a notebook: its H1 title and the first sentence of its **Goal.** paragraph."""
+def notebook_summary(path: str | os.PathLike[str], max_chars: int = 240) -> tuple[str, str]:
+    """(title, goal) of a notebook: its H1 title and the first sentence of its **Goal.** paragraph
+    (cut at a word with "…" beyond ``max_chars``)."""
     cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
     first = "".join(cells[0]["source"]) if cells else ""
     title = next((line[2:].strip() for line in first.splitlines() if line.startswith("# ")), Path(path).stem)
     goal = re.search(r"\*\*Goal\.\*\*\s*(.+?)(?:\n\n|$)", first, re.S)
     text = " ".join(goal.group(1).split()) if goal else ""
-    sentence = re.match(r"(.+?[.:])(\s|$)", text)
-    return title, (sentence.group(1) if sentence else text)
+    sentence = re.match(r"(.+?\.)(\s|$)", text)
+    text = sentence.group(1) if sentence else text
+    return title, text if len(text) <= max_chars else text[:max_chars].rsplit(" ", 1)[0] + " …"
 
 
 @dataclass

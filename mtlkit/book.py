@@ -209,7 +209,7 @@ def build_book(out: str | os.PathLike[str], names: Sequence[str] | None = None, 
     Raises:
         ValueError: a name that is not a notebook of ``notebook_dir``.
     """
-    notebook_dir, out = Path(notebook_dir), Path(out)
+    notebook_dir, out = Path(notebook_dir), Path(out).resolve()  # the kernels run in notebook_dir
     available = {p.stem: p for p in sorted(notebook_dir.glob(NOTEBOOK_GLOB))}
     chosen = list(available) if names is None else list(names)
     unknown = [n for n in chosen if n not in available]

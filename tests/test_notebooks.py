@@ -557,13 +557,19 @@ def test_notebook_full_parameters_on_gpu(name: str, execute: Callable[..., dict[
 # --------------------------------------------------------------------------- the book
 @pytest.mark.slow
 @pytest.mark.notebook
-def test_book_renders_an_executed_notebook_with_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``make book`` (python -m mtlkit.book) on one notebook: its executed HTML page and the index."""
+def test_book_renders_an_executed_notebook_with_an_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make book`` (python -m mtlkit.book) on one notebook: its executed HTML page and the index,
+    everything under --out (a relative one too), nothing in notebooks/."""
     pytest.importorskip("nbconvert")
     from mtlkit.book import main, notebook_summary
 
     name = "00_tour"
-    assert main(["--out", str(tmp_path / "book"), "--notebooks", name]) == 0
+    before = sorted(p.name for p in NOTEBOOK_DIR.iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["--out", "book", "--notebooks", name]) == 0
+    assert sorted(p.name for p in NOTEBOOK_DIR.iterdir()) == before, "the book wrote into notebooks/"
     out = capsys.readouterr().out
     assert re.search(rf"^{name}: ok in [\d.]+ s", out, re.M) and re.search(r"^book built in \d+ s \(1 notebooks\)", out, re.M)
     page = (tmp_path / "book" / f"{name}.html").read_text(encoding="utf-8")

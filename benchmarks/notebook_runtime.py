@@ -13,10 +13,7 @@ under a temporary ``MTLKIT_RUN_DIR``. The time includes the kernel start.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,19 +21,9 @@ from pathlib import Path
 import torch
 
 from _common import NOISE_NOTE, ROOT, publish  # noqa: I001
+from mtlkit.book import execute_notebook, kernel_home
 
 NOTEBOOK_DIR = ROOT / "notebooks"
-
-
-def kernel_home(folder: Path) -> Path:
-    """A JUPYTER_PATH folder whose ``python3`` kernel is this interpreter."""
-    spec = folder / "kernels" / "python3"
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ipykernel)", "language": "python",
-    }))  # fmt: skip
-    return folder
 
 
 def children_cpu_seconds() -> float:
@@ -51,28 +38,13 @@ def run(notebook: Path, parameters: dict, work: Path, timeout: int) -> tuple[flo
     The CPU seconds are those of the kernel process (a child of this one, counted once it has
     exited), so other work on a shared machine does not inflate them as it does the wall clock.
     """
-    import papermill
-
-    env = {"MTLKIT_RUN_DIR": str(work / "run"), "JUPYTER_PATH": str(kernel_home(work / "jupyter")),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     start, cpu_start = time.perf_counter(), children_cpu_seconds()
     try:
-        papermill.execute_notebook(
-            str(notebook), str(work / f"{notebook.stem}.executed.ipynb"), parameters=parameters,
-            kernel_name="python3", cwd=str(notebook.parent), progress_bar=False,
-            request_save_on_cell_execute=False, execution_timeout=timeout,
-        )  # fmt: skip
+        execute_notebook(notebook, work / f"{notebook.stem}.executed.ipynb", run_dir=work / "run",
+                         jupyter_path=kernel_home(work / "jupyter"), parameters=parameters, timeout=timeout)
         status = "ok"
     except Exception as err:  # noqa: BLE001  (report and go on with the next notebook)
         status = f"failed: {type(err).__name__}: {str(err).strip().splitlines()[0][:120] if str(err).strip() else ''}"
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return time.perf_counter() - start, children_cpu_seconds() - cpu_start, status
 
 

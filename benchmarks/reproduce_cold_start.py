@@ -154,13 +154,10 @@ def settings(args) -> dict[str, tuple[str, dict, bool]]:
 
 
 def part_metrics(trainer: Trainer, samples: TensorSamples, schema) -> dict[str, float]:
-    """Task metric (AUC or RMSE) on warm and on cold rows: ``{"click warm": …, "click cold": …}``."""
-    out = {}
-    for part, rows in (("warm", ~samples[IS_COLD_ITEM]), ("cold", samples[IS_COLD_ITEM])):
-        metrics = trainer.evaluate(samples.subset(torch.nonzero(rows).squeeze(1)))
-        for task in schema.tasks:
-            out[f"{task.name} {part}"] = metrics[task.name][primary_metric(task.kind)]
-    return out
+    """Task metric (AUC or RMSE) on warm and on cold rows: ``{"click warm": …, "click cold": …}``
+    (``Trainer.evaluate_warm_cold``, the evaluation notebook 11 shows)."""
+    return {f"{task.name} {part}": result.tasks[task.name][primary_metric(task.kind)]
+            for part, result in trainer.evaluate_warm_cold(samples).items() for task in schema.tasks}
 
 
 def train(model_name: str, model_kwargs: dict, data: MultiTaskData, seed: int, args) -> dict[str, float]:

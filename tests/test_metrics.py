@@ -118,6 +118,77 @@ def test_group_auc_with_one_group_is_roc_auc():
     assert metrics.group_auc(labels, scores, np.zeros(80)) == pytest.approx(metrics.roc_auc(labels, scores), abs=1e-15)
 
 
+# --------------------------------------------------------------------------- curves
+def test_roc_curve_matches_sklearn_and_its_area_is_the_auc():
+    for seed in SEEDS:
+        labels, scores = _binary_case(seed)
+        fpr, tpr, thresholds = metrics.roc_curve(labels, scores)
+        ref_fpr, ref_tpr, ref_thresholds = skm.roc_curve(labels, scores, drop_intermediate=False)
+        np.testing.assert_allclose(fpr, ref_fpr, atol=1e-12)
+        np.testing.assert_allclose(tpr, ref_tpr, atol=1e-12)
+        assert thresholds[0] == np.inf
+        np.testing.assert_array_equal(thresholds[1:], ref_thresholds[1:])
+        area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))  # trapezoids: ties are diagonal steps
+        assert area == pytest.approx(metrics.roc_auc(labels, scores), abs=1e-12)
+
+
+def test_precision_recall_curve_matches_sklearn():
+    for seed in SEEDS:
+        labels, scores = _binary_case(seed)
+        ours = metrics.precision_recall_curve(labels, scores)
+        for mine, reference in zip(ours, skm.precision_recall_curve(labels, scores)):
+            np.testing.assert_allclose(mine, reference, atol=1e-12)
+
+
+def test_curves_of_a_perfect_ranking():
+    labels, scores = np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])
+    fpr, tpr, _ = metrics.roc_curve(labels, scores)
+    np.testing.assert_array_equal(fpr, [0, 0, 0, 0.5, 1])
+    np.testing.assert_array_equal(tpr, [0, 0.5, 1, 1, 1])
+    precision, recall, thresholds = metrics.precision_recall_curve(labels, scores)
+    np.testing.assert_array_equal(precision, [0.5, 2 / 3, 1, 1, 1])
+    np.testing.assert_array_equal(recall, [1, 1, 1, 0.5, 0])
+    np.testing.assert_array_equal(thresholds, [0.1, 0.2, 0.8, 0.9])
+
+
+# --------------------------------------------------------------------------- calibration
+def test_calibration_curve_matches_sklearn_including_points_on_bin_edges():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(0)
+    for n_bins in (1, 5, 10, 15):
+        prob = np.r_[rng.random(400) ** 2, np.linspace(0, 1, n_bins + 1)]  # every bin edge too
+        labels = (rng.random(prob.size) < prob).astype(int)
+        curve = metrics.calibration_curve(labels, prob, n_bins)
+        observed, predicted = calibration_curve(labels, prob, n_bins=n_bins, strategy="uniform")
+        np.testing.assert_allclose(curve.observed, observed, atol=1e-12)
+        np.testing.assert_allclose(curve.predicted, predicted, atol=1e-12)
+        assert curve.count.sum() == prob.size and (curve.count > 0).all()
+
+
+def test_expected_calibration_error_closed_forms():
+    rng = np.random.default_rng(1)
+    prob = rng.random(1000)
+    assert metrics.expected_calibration_error(prob, prob) == 0.0  # the truth itself: calibrated
+    labels = (rng.random(1000) < 0.3).astype(int)
+    constant = np.full(1000, 0.55)  # one bin: ECE = |mean label - 0.55|
+    assert metrics.expected_calibration_error(labels, constant) == pytest.approx(abs(labels.mean() - 0.55), abs=1e-12)
+    # two bins, n1 = 300 at 0.2 with 90 positives and n2 = 700 at 0.8 with 420 positives:
+    # ECE = 0.3 |0.3 - 0.2| + 0.7 |0.6 - 0.8| = 0.03 + 0.14
+    two = np.r_[np.full(300, 0.2), np.full(700, 0.8)]
+    y = np.r_[np.ones(90), np.zeros(210), np.ones(420), np.zeros(280)]
+    assert metrics.expected_calibration_error(y, two, n_bins=10) == pytest.approx(0.17, abs=1e-12)
+    # against the truth: a model that halves every true probability is off by mean(p)/2
+    assert metrics.expected_calibration_error(prob, prob / 2, n_bins=1) == pytest.approx(prob.mean() / 2, abs=1e-12)
+
+
+def test_calibration_accepts_tensors():
+    prob = torch.linspace(0, 1, 50, dtype=torch.float64)
+    labels = (prob > 0.5).double()
+    assert metrics.expected_calibration_error(labels, prob) == pytest.approx(
+        metrics.expected_calibration_error(labels.numpy(), prob.numpy()), abs=0.0)
+
+
 # --------------------------------------------------------------------------- regression
 def test_rmse_and_mae_match_sklearn():
     for seed in SEEDS:
@@ -255,6 +326,12 @@ def test_ranking_accepts_tensors():
         (lambda: metrics.mrr(np.ones((2, 3)), np.full((2, 3), np.nan)), ValueError, "scores"),
         (lambda: metrics.mrr(np.ones((2, 3)), np.ones((2, 3)), k=True), TypeError, "k"),
         (lambda: metrics.make_accumulator("ranking"), ValueError, "kind"),
+        (lambda: metrics.roc_curve([1, 1], [0.1, 0.2]), ValueError, "y_true must contain both classes"),
+        (lambda: metrics.precision_recall_curve([0, 0], [0.1, 0.2]), ValueError, "y_true must contain at least one"),
+        (lambda: metrics.calibration_curve([0, 1], [0.1, 1.2]), ValueError, "y_prob"),
+        (lambda: metrics.calibration_curve([0, 2], [0.1, 0.2]), ValueError, "y_target"),
+        (lambda: metrics.calibration_curve([0, 1], [0.1, 0.2, 0.3]), ValueError, "y_prob"),
+        (lambda: metrics.expected_calibration_error([0, 1], [0.1, 0.2], n_bins=0), ValueError, "n_bins"),
     ],
 )
 def test_undefined_and_bad_inputs_raise_naming_the_argument(call, error, argument):

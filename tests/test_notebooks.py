@@ -35,14 +35,23 @@ import nbformat
 import pytest
 import torch
 
+from mtlkit.book import kernel_home
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 NAMES = [path.stem for path in NOTEBOOKS]
 
-# The Colab badge and the install cell must name this repository and branch.
-REPO_SLUG = "mtlkit/mtlkit"
-BRANCH = "main"
+# The Colab badge and the install cell must name this repository and branch: the one source is
+# [tool.mtlkit] in pyproject.toml (scripts/launch_links.py writes them into every notebook).
+LAUNCH = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mtlkit"]
+REPO_SLUG = LAUNCH["repository"]
+BRANCH = LAUNCH["branch"]
 BADGE_RE = re.compile(
     r"https://colab\.research\.google\.com/github/(?P<repo>[\w.-]+/[\w.-]+)/blob/(?P<branch>[\w./-]+?)"
     r"/notebooks/(?P<file>[\w.-]+\.ipynb)"
@@ -152,6 +161,8 @@ EXPECTATIONS: dict[str, dict[str, Check]] = {
         "log_loss_vs_sklearn_max_deviation": below(1e-9),
         "log_loss_vs_bce_max_deviation": below(1e-9),
         "classification_vs_sklearn_max_deviation": below(1e-12),
+        "roc_curve_area_vs_auc_max_deviation": below(1e-12),  # trapezoids under the ROC curve = the AUC
+        "pr_curve_vs_sklearn_max_deviation": below(1e-12),
         "rmse_mae_vs_sklearn_max_deviation": below(1e-12),
         "gauc_vs_reference_max_deviation": below(1e-12),
         "gauc_user_shift_max_deviation": below(1e-12),
@@ -469,20 +480,7 @@ def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Python) before this environment's; ``JUPYTER_PATH`` comes first, so the notebooks run
     with the packages under test.
     """
-    root = tmp_path_factory.mktemp("jupyter")
-    spec = root / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "Python 3 (ipykernel)",
-                "language": "python",
-                "metadata": {"debugger": True},
-            }
-        )
-    )
-    return root
+    return kernel_home(tmp_path_factory.mktemp("jupyter"))
 
 
 def run_notebook(
@@ -565,3 +563,32 @@ def test_notebook_full_parameters_on_gpu(name: str, execute: Callable[..., dict[
     results = execute(name, GPU_PARAMETERS)
     assert results.get("device", "cuda").startswith("cuda"), f"{name} ran on {results.get('device')}, not on the GPU"
     check_expectations(name, results, {**EXPECTATIONS[name], **GPU_EXPECTATIONS.get(name, {})})
+
+
+# --------------------------------------------------------------------------- the book
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_book_renders_an_executed_notebook_with_an_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make book`` (python -m mtlkit.book) on one notebook: its executed HTML page and the index,
+    everything under --out (a relative one too), nothing in notebooks/."""
+    pytest.importorskip("nbconvert")
+    from mtlkit.book import main, notebook_summary
+
+    name = "00_tour"
+    before = sorted(p.name for p in NOTEBOOK_DIR.iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["--out", "book", "--notebooks", name]) == 0
+    assert sorted(p.name for p in NOTEBOOK_DIR.iterdir()) == before, "the book wrote into notebooks/"
+    out = capsys.readouterr().out
+    assert re.search(rf"^{name}: ok in [\d.]+ s", out, re.M) and re.search(r"^book built in \d+ s \(1 notebooks\)", out, re.M)
+    page = (tmp_path / "book" / f"{name}.html").read_text(encoding="utf-8")
+    title, goal = notebook_summary(NOTEBOOK_DIR / f"{name}.ipynb")
+    assert title == "00 A tour of mtlkit" and goal.startswith("Find your way around the kit")
+    assert title in page and "Environment check" in page  # the Markdown
+    assert "matmul on" in page and "OK" in page  # an executed output: the printed check
+    index = (tmp_path / "book" / "index.html").read_text(encoding="utf-8")
+    assert f'href="{name}.html"' in index and title in index
+    assert (tmp_path / "book" / "runs" / name / f"{name}.json").is_file()  # record_results wrote there
+    assert main(["--out", str(tmp_path / "other"), "--notebooks", "99_missing"]) == 2

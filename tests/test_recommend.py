@@ -13,6 +13,8 @@ from mtlkit.recommend import (
     build_user_context,
     candidate_batch,
     evaluate_ranking,
+    fused_ranking,
+    ranking_targets,
     raw_item_ids,
     recommend,
     user_indices,
@@ -217,3 +219,99 @@ def test_ranking_with_k_covering_the_catalog_finds_everything(model, data):
     assert result[f"recall@{data.schema.n_items}"] == pytest.approx(1.0)
     subset = evaluate_ranking(model, data, 5, split="test", max_users=3, seed=1)
     assert subset["users"] == 3
+
+
+def _restricted(data, users):
+    """The data set with every other user's test labels hidden: the brute-force way to evaluate a subset."""
+    import dataclasses
+
+    from mtlkit.data.tensors import TensorSamples
+
+    test = data.test
+    keep = torch.isin(test["user"], torch.as_tensor(users))
+    return dataclasses.replace(data, test=TensorSamples({**test.to_dict(), "label_mask": test["label_mask"] & keep[:, None]}))
+
+
+def test_evaluate_ranking_on_a_subset_of_users_equals_hiding_the_others(model, data):
+    everyone = evaluate_ranking(model, data, 5)
+    users = torch.unique(data.test["user"][data.test["labels"][:, 0] == 1])[::2]
+    subset = evaluate_ranking(model, data, 5, users=users)
+    assert subset == pytest.approx(evaluate_ranking(model, _restricted(data, users), 5))
+    assert subset["users"] <= len(users) < everyone["users"]
+    has_context = build_user_context(data, at="test").has_context
+    clicked = set(data.test["user"][data.test["labels"][:, 0] == 1].tolist())
+    without_click = [u for u in range(1, data.schema.n_users) if has_context[u] and u not in clicked]
+    assert without_click, "the fixture needs a test user without a click"
+    with pytest.raises(ValueError, match="among the users asked for"):
+        evaluate_ranking(model, data, 5, users=without_click[:1])
+    with pytest.raises(ValueError, match="users must be user indices"):
+        evaluate_ranking(model, data, 5, users=[0])
+
+
+@pytest.fixture(scope="module")
+def esmm(data):
+    torch.manual_seed(1)
+    return build_model("esmm", data.schema, **SMALL).eval()
+
+
+def test_ranking_targets_are_the_held_out_positives_and_the_earlier_interactions(data):
+    context = build_user_context(data, at="test")
+    users = torch.nonzero(context.has_context).reshape(-1)[:6]
+    relevant, seen = ranking_targets(data, users)
+    rows = all_rows(data)
+    test = rows["split"] == "test"
+    click = rows["label_mask"][:, 0] & (rows["labels"][:, 0] == 1)
+    assert relevant.shape == seen.shape == (len(users), data.schema.n_items - 1)
+    for r, user in enumerate(users.tolist()):
+        expected = set(rows["item_content"][test & click & (rows["user"] == user)].tolist())
+        assert set((np.flatnonzero(relevant[r]) + 1).tolist()) == expected
+        history = set(context.history[user][~context.history_padding_mask[user]].tolist())
+        assert set((np.flatnonzero(seen[r]) + 1).tolist()) == (seen_items(data, user, ("train", "valid")) | history) - {0}
+
+
+def test_fused_ranking_scores_log_ctr_and_log_cvr_of_every_item(esmm, data):
+    context = build_user_context(data, at="test")
+    users = torch.nonzero(context.has_context).reshape(-1)[:4]
+    fused = fused_ranking(esmm, data, users, batch_size=37)
+    items = torch.arange(1, data.schema.n_items)
+    with torch.no_grad():
+        out = esmm(candidate_batch(context, users, items))
+    p_ctr = torch.sigmoid(out["click"]).double().reshape(len(users), -1).numpy()
+    p_ctcvr = torch.sigmoid(out["purchase"]).double().reshape(len(users), -1).numpy()
+    np.testing.assert_allclose(np.exp(fused.log_ctr), p_ctr, rtol=1e-5)
+    np.testing.assert_allclose(np.exp(fused.log_ctr + fused.log_cvr), p_ctcvr, rtol=1e-5)  # pCTR·pCVR = pCTCVR
+    np.testing.assert_allclose(fused.scores(0.5), 0.5 * np.log(p_ctcvr), rtol=1e-5)
+    relevant, seen = ranking_targets(data, users)
+    top, top_scores = fused.top_k(0.3, 5, exclude=seen)
+    for r in range(len(users)):
+        score = 0.7 * fused.log_ctr[r] + 0.3 * fused.log_cvr[r]
+        score[seen[r]] = -np.inf
+        np.testing.assert_array_equal(top[r], np.argsort(-score, kind="stable")[:5] + 1)
+        np.testing.assert_allclose(top_scores[r], np.exp(np.sort(score)[::-1][:5]))
+        assert not seen[r][top[r] - 1].any()
+
+
+def test_fused_ranking_at_0_and_one_half_is_the_ctr_and_ctcvr_ranking(esmm, data):
+    users = torch.unique(data.test["user"][data.test["labels"][:, 0] == 1])
+    users = users[build_user_context(data, at="test").has_context[users]]
+    fused = fused_ranking(esmm, data, users)
+    for alpha, task, score in ((0.0, "click", "ctr"), (0.5, "purchase", "ctcvr")):
+        relevant, seen = ranking_targets(data, users, relevance_task=task)
+        if not relevant.any():
+            continue
+        ours = fused.ranking_metrics(alpha, relevant, 5, exclude=seen)
+        reference = evaluate_ranking(esmm, data, 5, relevance_task=task, score=score, users=users)
+        assert ours == pytest.approx(reference, abs=1e-9), (alpha, task)
+
+
+def test_fused_ranking_bad_arguments_name_themselves(esmm, data):
+    users = torch.nonzero(build_user_context(data, at="test").has_context).reshape(-1)[:2]
+    fused = fused_ranking(esmm, data, users)
+    with pytest.raises(ValueError, match="alpha"):
+        fused.scores(1.5)
+    with pytest.raises(ValueError, match="exclude must have shape"):
+        fused.top_k(0.5, 3, exclude=np.zeros((1, 2), dtype=bool))
+    with pytest.raises(ValueError, match="relevant must mark"):
+        fused.ranking_metrics(0.5, np.zeros_like(fused.log_ctr, dtype=bool), 3)
+    with pytest.raises(ValueError, match="k must be"):
+        fused.top_k(0.5, 0)

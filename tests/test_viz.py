@@ -540,3 +540,135 @@ def test_transfer_gains_plot_draws_a_panel_per_relatedness_and_a_line_per_model(
     assert fig.axes[0].get_xscale() == "log"
     with pytest.raises(ValueError, match="task 'click'"):
         plot_transfer_gains(rows, task="click")
+
+
+# --------------------------------------------------------------------------- legends and model comparisons
+def _legend_covers_no_data(fig: Figure) -> bool:
+    """No drawn line of any axes passes through any legend's box (in display coordinates)."""
+    fig.draw_without_rendering()  # runs the constrained layout, so the boxes are final
+    boxes = [legend.get_window_extent() for ax in fig.axes if (legend := ax.get_legend()) is not None]
+    covered = False
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            xy = np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)
+            if len(xy) > 1:  # the segments between the vertices too, 20 points each
+                t = np.linspace(0, 1, 20)[:, None, None]
+                xy = (xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2)
+            pts = line.get_transform().transform(xy)
+            covered |= any(box.contains(x, y) for box in boxes for x, y in pts if np.isfinite([x, y]).all())
+    return bool(boxes) and not covered
+
+
+def test_task_loss_legend_sits_beside_the_curves(history):
+    assert _legend_covers_no_data(plot_task_losses(history, log_scale=True))
+
+
+def test_validation_comparison_one_panel_per_metric_one_line_per_model(epochs):
+    from mtlkit.viz import plot_validation_comparison
+
+    other = epochs.assign(**{"valid/click/auc": [0.55, 0.6, 0.62]})
+    fig = plot_validation_comparison({"mmoe": epochs, "ple": other}, [("click", "auc"), ("rating", "rmse")])
+    assert [ax.get_title() for ax in fig.axes] == ["validation click auc", "validation rating rmse"]
+    lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].get_lines()}
+    np.testing.assert_array_equal(lines["ple"], [0.55, 0.6, 0.62])
+    fig.draw_without_rendering()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)  # epochs are whole numbers
+    assert _legend_covers_no_data(fig)
+    assert len(plot_validation_comparison({"mmoe": epochs}).axes) == 3  # every valid column by default
+    expect_error("panels", plot_validation_comparison, {"mmoe": epochs}, [("click", "ndcg")])
+    expect_error("histories", plot_validation_comparison, {})
+
+
+# --------------------------------------------------------------------------- ranking and calibration plots
+def test_roc_pr_plots_the_metric_curves():
+    from mtlkit import metrics
+    from mtlkit.viz import plot_roc_pr
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(300) < 0.2
+    scores = labels + rng.normal(0, 1, 300)
+    fig = plot_roc_pr(labels, {"model": scores, "noise": rng.random(300)})
+    roc, pr = fig.axes
+    fpr, tpr, _ = metrics.roc_curve(labels, scores)
+    line = next(line for line in roc.get_lines() if line.get_label().startswith("model"))
+    np.testing.assert_array_equal(line.get_xdata(), fpr)
+    np.testing.assert_array_equal(line.get_ydata(), tpr)
+    assert line.get_label() == f"model (AUC {metrics.roc_auc(labels, scores):.3f})"
+    legend = [t.get_text() for t in pr.get_legend().get_texts()]
+    assert legend[0] == f"random (AUC 0.5; precision {labels.mean():.2f})" and legend[1].startswith("model (AUC")
+    precision, recall, _ = metrics.precision_recall_curve(labels, scores)
+    line = next(line for line in pr.get_lines() if line.get_label() == "model")
+    np.testing.assert_array_equal(line.get_xdata(), recall)
+    np.testing.assert_array_equal(line.get_ydata(), precision)
+    assert any(np.allclose(line.get_ydata(), labels.mean()) for line in pr.get_lines())  # the random scorer
+    assert _legend_covers_no_data(fig)
+    with pytest.raises(ValueError, match="y_true must contain both classes"):
+        plot_roc_pr(np.zeros(4), np.arange(4.0))
+
+
+def test_reliability_plots_each_curve_and_the_diagonal():
+    from mtlkit.metrics import calibration_curve
+    from mtlkit.viz import plot_reliability
+
+    rng = np.random.default_rng(1)
+    prob = rng.random(500)
+    truth = np.clip(prob * 0.8, 0, 1)
+    curves = {"click": {"a": calibration_curve(truth, prob), "b": calibration_curve(prob, prob)},
+              "purchase": {"a": calibration_curve(truth, prob / 2)}}
+    fig = plot_reliability(curves, observed_label="mean true probability in the bin")
+    assert [ax.get_title() for ax in fig.axes] == ["click: reliability", "purchase: reliability"]
+    line = next(line for line in fig.axes[0].get_lines() if line.get_label() == "a")
+    np.testing.assert_array_equal(line.get_ydata(), curves["click"]["a"].observed)
+    assert any(line.get_label() == "perfect calibration" for line in fig.axes[0].get_lines())
+    assert fig.axes[0].get_ylabel() == "mean true probability in the bin"
+    expect_error("curves", plot_reliability, {"click": {}})
+
+
+def test_warm_cold_bars_show_each_value_and_the_row_counts():
+    from mtlkit.viz import plot_warm_cold
+
+    scores = {"ID": {"warm": 0.7, "cold": 0.55}, "LM": {"warm": 0.68, "cold": float("nan")}}
+    fig = plot_warm_cold(scores, rows={"warm": 900, "cold": 40})
+    ax = fig.axes[0]
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights == pytest.approx([0.7, 0.68, 0.55, 0.0])  # warm bars, then cold (NaN left empty)
+    assert {t.get_text() for t in ax.texts} == {"0.700", "0.680", "0.550"}
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"warm (900 rows)", "cold (40 rows)", "chance (0.5)"}
+    expect_error("scores", plot_warm_cold, {})
+
+
+def test_fusion_plot_marks_alpha_and_lists_the_items():
+    from mtlkit.viz import plot_fusion
+
+    alphas = np.linspace(0, 1, 5)
+    fig = plot_fusion(alphas, {"HR, click": [0.5, 0.4, 0.3, 0.2, 0.1]}, 0.25, ["a", "b", "c"], [0.3, 0.2, 0.1],
+                      marked=[True, False, False], highlighted=[False, True, False])
+    left, right = fig.axes
+    assert any(np.allclose(line.get_xdata(), 0.25) for line in left.get_lines())  # the alpha line
+    position = {t.get_text(): y for t, y in zip(right.get_yticklabels(), right.get_yticks())}
+    assert position["✓ a"] > position["b"] > position["c"]  # best at the top
+    assert [bar.get_width() for bar in right.patches] == pytest.approx([0.3, 0.2, 0.1])
+    colors = [bar.get_facecolor() for bar in right.patches]
+    assert colors[1] != colors[0] == colors[2]  # the highlighted item stands out
+    expect_error("curves", plot_fusion, alphas, {"x": [1, 2]}, 0.5, ["a"], [1.0])
+    expect_error("marked", plot_fusion, alphas, {}, 0.5, ["a"], [1.0], marked=[True, False])
+
+
+def test_fusion_widget_redraws_for_alpha_and_user():
+    from mtlkit.recommend import FusedRanking
+    from mtlkit.viz import fusion_widget
+
+    rng = np.random.default_rng(2)
+    fused = FusedRanking(torch.tensor([3, 5, 8]), np.log(rng.random((3, 12))), np.log(rng.random((3, 12))))
+    alphas = np.linspace(0, 1, 11)
+    titles = [""] + [f"item {i}" for i in range(1, 13)]
+    view = fusion_widget(fused, {"HR@4": np.linspace(0.2, 0.4, 11)}, alphas, k=4, item_titles=titles,
+                         exclude=np.zeros((3, 12), dtype=bool), relevant=np.eye(3, 12, dtype=bool), n_warm_items=9)
+    assert view.values == {"alpha": 0.5, "user": 3} and view.n_draws == 1
+    first = view.png
+    view.controls["alpha"].value = 0.0
+    assert view.png != first and view.n_draws == 2 and view.last_error is None
+    view.controls["user"].value = 8
+    assert view.n_draws == 3 and view.last_error is None
+    assert list(view.controls["user"].options) == [3, 5, 8]

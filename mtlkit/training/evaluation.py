@@ -3,26 +3,30 @@
 :func:`predict_outputs` runs the model over a split in eval mode (sharded and all-gathered
 under DDP) and returns the raw outputs on the device; :func:`task_metrics` and
 :func:`mtlkit.summaries.summarize` both read those outputs, so a report of a split costs one
-forward pass.
+forward pass. :func:`warm_cold_metrics` splits the same outputs by whether the item was seen
+in training (the cold-start comparison of notebook 11 and ``benchmarks/reproduce_cold_start.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from mtlkit import metrics
-from mtlkit.data.batch import LABEL_MASK, LABELS, USER
+from mtlkit.data.batch import IS_COLD_ITEM, LABEL_MASK, LABELS, USER
 from mtlkit.training.distributed import DistributedContext, all_gather_rows
 
 if TYPE_CHECKING:
     from mtlkit.data.tensors import TensorSamples
 
-__all__ = ["predict_outputs", "report", "task_metrics"]
+__all__ = ["ITEM_PARTS", "PartMetrics", "predict_outputs", "report", "task_metrics", "warm_cold_metrics"]
+
+#: The two parts of a split in a cold-start evaluation: rows of items seen in training, and the others.
+ITEM_PARTS = ("warm", "cold")
 
 
 @torch.no_grad()
@@ -81,6 +85,49 @@ def task_metrics(outputs: Mapping[str, Tensor], samples: TensorSamples,
             accumulator.update(outputs[task], labels[:, i], mask[:, i])
         result[task] = _metric_values(accumulator, kind, outputs[task], labels[:, i], mask[:, i], users)
     return result
+
+
+class PartMetrics(NamedTuple):
+    """The metrics of one part of a split: its number of rows and :func:`task_metrics` on them."""
+
+    rows: int
+    tasks: dict[str, dict[str, float]]
+
+
+def warm_cold_metrics(outputs: Mapping[str, Tensor], samples: TensorSamples,
+                      task_kinds: Mapping[str, str]) -> dict[str, PartMetrics]:
+    """Per-task metrics on the rows of *warm* items (seen in training) and of *cold* ones.
+
+    An item first seen after the training period has no trained ID embedding (its index is 0,
+    see :mod:`mtlkit.data.batch`), so a model's quality on it is the cold-start question
+    (Schein et al., "Methods and Metrics for Cold-Start Recommendations", SIGIR 2002). The rows
+    are told apart by the ``is_cold_item`` key; both parts are read from one set of outputs.
+
+    Args:
+        outputs: the model's raw outputs for every row of ``samples`` (:func:`predict_outputs`).
+        samples: the split, with ``is_cold_item``.
+        task_kinds: task name -> "binary" or "regression", in the label columns' order.
+
+    Returns:
+        ``{"warm": PartMetrics, "cold": PartMetrics}``; a part without rows, or a metric undefined
+        on a part (an AUC of one class), is NaN.
+
+    Raises:
+        ValueError: ``samples`` lacks the ``is_cold_item`` key.
+    """
+    if IS_COLD_ITEM not in samples:
+        raise ValueError(f"samples must have the {IS_COLD_ITEM!r} key to split warm from cold items, "
+                         f"got keys {sorted(samples.keys())}")
+    cold = samples[IS_COLD_ITEM].bool()
+    parts = {}
+    for part, rows in zip(ITEM_PARTS, (~cold, cold)):
+        index = torch.nonzero(rows).reshape(-1)
+        if len(index) == 0:
+            tasks = {task: dict.fromkeys(metrics.TASK_METRICS[kind], float("nan")) for task, kind in task_kinds.items()}
+        else:
+            tasks = task_metrics({t: v[index] for t, v in outputs.items()}, samples.subset(index), task_kinds)
+        parts[part] = PartMetrics(len(index), tasks)
+    return parts
 
 
 def report(outputs: Mapping[str, Tensor], samples: TensorSamples, task_kinds: Mapping[str, str]) -> dict[str, Any]:

@@ -489,6 +489,13 @@ class Trainer:
         samples = self._evaluation_samples(split)
         return evaluation.task_metrics(self._outputs(samples, batch_size), samples, self.task_kinds)
 
+    def evaluate_warm_cold(self, split: str | TensorSamples = "test", *,
+                           batch_size: int | None = None) -> dict[str, evaluation.PartMetrics]:
+        """Per-task metrics on the rows of items seen in training and of cold items, from one
+        forward pass (:func:`mtlkit.training.evaluation.warm_cold_metrics`)."""
+        samples = self._evaluation_samples(split)
+        return evaluation.warm_cold_metrics(self._outputs(samples, batch_size), samples, self.task_kinds)
+
     def report(self, split: str | TensorSamples = "valid", *, batch_size: int | None = None) -> dict[str, Any]:
         """``{"tasks": per-task metrics, "summary": macro/micro averages}`` from one forward pass."""
         samples = self._evaluation_samples(split)

@@ -1,5 +1,6 @@
 """Plots of what a multi-task model does: attention, expert gates, per-task training curves,
-gradient conflict and the Pareto front of a toy problem.
+gradient conflict, the Pareto front of a toy problem, and how well it ranks, calibrates and
+serves (ROC and precision-recall curves, reliability diagrams, warm vs cold items, fused scores).
 
 Every function takes plain data (tensors, arrays, a history DataFrame) and returns a
 :class:`matplotlib.figure.Figure`; none calls ``plt.show``. Figures are built with
@@ -27,6 +28,12 @@ Data formats:
 * Pareto toy — the front as an ``(n, 2)`` array of losses and, per strategy, the
   ``(steps + 1, 2)`` losses (or the ``(trajectory, losses)`` pair that
   :func:`mtlkit.toy.run_strategy` returns).
+* Evaluation — labels and scores (ROC/PR), :class:`mtlkit.metrics.CalibrationCurve` bins,
+  plain ``{model: {part: value}}`` mappings (warm/cold), and per-α metric curves with one
+  user's top-k list (fused rankings).
+
+A legend sits outside the axes, to the right, wherever the curves can fill the whole plot:
+it never covers a curve.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from mtlkit.checks import check_int, check_number
@@ -58,6 +66,11 @@ __all__ = [
     "plot_validation_metrics",
     "plot_pareto",
     "plot_transfer_gains",
+    "plot_validation_comparison",
+    "plot_roc_pr",
+    "plot_reliability",
+    "plot_warm_cold",
+    "plot_fusion",
     "history_tasks",
     "conflict_pairs",
 ]
@@ -107,9 +120,9 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Ax
     return fig, fig.add_subplot()
 
 
-def _short(label: Any) -> str:
+def _short(label: Any, limit: int = _MAX_LABEL) -> str:
     text = str(label)
-    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _set_ticks(ax: Axes, axis: str, labels: Sequence[str], rotate: bool) -> None:
@@ -132,6 +145,11 @@ def _palette(i: int) -> str:
 def _linestyle(i: int) -> str:
     """Solid for the first len(OKABE_ITO) lines, then dashed, then dotted: no two lines alike."""
     return ("-", "--", ":")[(i // len(OKABE_ITO)) % 3]
+
+
+def _legend_outside(ax: Axes, **kwargs: Any) -> None:
+    """The legend to the right of the axes (constrained layout makes room): it covers no curve."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, **kwargs)
 
 
 # --------------------------------------------------------------------------- attention
@@ -508,7 +526,7 @@ def _plot_task_curves(history: Any, prefix: str, ylabel: str, *, tasks: Any, smo
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(title="task", fontsize=8)
+    _legend_outside(ax, title="task")
     ax.set_title(title + (f" (EMA smoothing {smoothing:g})" if smoothing else ""), fontsize=10)
     return fig
 
@@ -762,4 +780,223 @@ def plot_transfer_gains(rows: Sequence[Mapping[str, Any]], *, task: str = "purch
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{task} {metric} − {baseline} (± 1 SE)")
     axes[-1].legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- comparing models
+def plot_validation_comparison(histories: Mapping[str, Any], panels: Sequence[tuple[str, str]] | None = None
+                               ) -> Figure:
+    """One validation metric per panel over the epochs, one line per model.
+
+    Args:
+        histories: model name → its epoch history (``trainer.history``, its ``epochs``
+            DataFrame or row dicts) with ``valid/<task>/<metric>`` columns.
+        panels: ``(task, metric)`` pairs, one panel each (default: every column of the first
+            history, in column order).
+
+    Returns:
+        a figure with one axes per panel (integer epoch ticks) and one legend of the models
+        to their right.
+    """
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError(f"histories must be a non-empty dict model -> epoch history, got {histories!r:.80}")
+    frames = {str(name): _frame(history, "epochs") for name, history in histories.items()}
+    first = next(iter(frames.values()))
+    available = [tuple(c.split("/")[1:]) for c in first.columns if c.startswith("valid/") and c.count("/") == 2]
+    chosen = available if panels is None else [tuple(p) for p in panels]
+    missing = [f"valid/{t}/{m}" for name, frame in frames.items() for t, m in chosen if f"valid/{t}/{m}" not in frame]
+    if not chosen or missing:
+        raise ValueError(f"panels must name (task, metric) pairs every history has, got {panels!r} "
+                         f"(missing columns {missing[:4]}, available {available})")
+    fig = NotebookFigure(figsize=(3.7 * len(chosen) + 1.6, 3.3), layout="constrained")
+    axes = fig.subplots(1, len(chosen), squeeze=False)[0]
+    for ax, (task, metric) in zip(axes, chosen):
+        for i, (name, frame) in enumerate(frames.items()):
+            xs, _ = _x_column(frame, "epoch")
+            ax.plot(xs, frame[f"valid/{task}/{metric}"], marker="o", color=_palette(i), linestyle=_linestyle(i),
+                    label=name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"validation {task} {metric}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    _legend_outside(axes[-1], title="model")
+    return fig
+
+
+# --------------------------------------------------------------------------- ranking and calibration
+def plot_roc_pr(y_true: Any, scores: Any | Mapping[str, Any]) -> Figure:
+    """The ROC curve (left) and the precision-recall curve (right) of one or several scorers.
+
+    ROC: TPR against FPR over every threshold; the diagonal is a random scorer and the area
+    under the curve is the AUC (Fawcett, Pattern Recognition Letters 2006). PR: precision
+    against recall; a random scorer's precision is the positive rate, drawn dashed, which is
+    why the PR curve shows more than the ROC curve when positives are rare (Davis & Goadrich,
+    ICML 2006; Saito & Rehmsmeier, PLoS ONE 2015).
+
+    Args:
+        y_true: (n,) 0/1 labels with both classes.
+        scores: (n,) scores, or name → (n,) scores to compare several.
+
+    Returns:
+        a figure of two axes and one legend, to their right, that gives each scorer's AUC.
+    """
+    from mtlkit import metrics
+
+    named = dict(scores) if isinstance(scores, Mapping) else {"model": scores}
+    if not named:
+        raise ValueError("scores must hold at least one scorer, got none")
+    labels = _to_numpy(y_true, "y_true")
+    fig = NotebookFigure(figsize=(10.5, 4.0), layout="constrained")
+    roc, pr = fig.subplots(1, 2)
+    base_rate = float(np.mean(labels))
+    roc.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1,
+             label=f"random (AUC 0.5; precision {base_rate:.2f})")
+    pr.axhline(base_rate, color="#999999", linestyle="--", linewidth=1)
+    for i, (name, score) in enumerate(named.items()):
+        fpr, tpr, _ = metrics.roc_curve(labels, score)
+        precision, recall, _ = metrics.precision_recall_curve(labels, score)
+        auc = metrics.roc_auc(labels, score)
+        roc.plot(fpr, tpr, color=_palette(i), linestyle=_linestyle(i), label=f"{name} (AUC {auc:.3f})")
+        pr.plot(recall, precision, color=_palette(i), linestyle=_linestyle(i), label=name)
+    roc.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.02))
+    roc.set_title("ROC curve", fontsize=10)
+    pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+    pr.set_title("precision-recall curve", fontsize=10)
+    roc.grid(alpha=0.3)
+    pr.grid(alpha=0.3)
+    handles, legend_labels = roc.get_legend_handles_labels()  # the same styles on both panels
+    _legend_outside(pr, handles=handles, labels=legend_labels)
+    return fig
+
+
+def plot_reliability(curves: Mapping[str, Mapping[str, Any]], *,
+                     observed_label: str = "observed rate in the bin") -> Figure:
+    """Reliability diagrams: mean target against mean prediction per bin, one panel per group.
+
+    A calibrated model lies on the diagonal (DeGroot & Fienberg, The Statistician 1983);
+    below it, it over-predicts. Bins with few samples say little: marker areas grow with the
+    bin's count.
+
+    Args:
+        curves: panel (e.g. a task) → model → a :class:`mtlkit.metrics.CalibrationCurve` (or
+            anything with ``count``, ``predicted`` and ``observed``).
+        observed_label: the y label, e.g. "mean true probability in the bin" when the curves
+            were computed against the true probabilities.
+
+    Returns:
+        a figure with one axes per panel and one legend of the models to the right.
+    """
+    if not isinstance(curves, Mapping) or not curves or not all(isinstance(v, Mapping) and v for v in curves.values()):
+        raise ValueError(f"curves must be a non-empty dict panel -> {{model: calibration curve}}, got {curves!r:.80}")
+    fig = NotebookFigure(figsize=(4.6 * len(curves) + 1.8, 4.2), layout="constrained")
+    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    for ax, (panel, by_model) in zip(axes, curves.items()):
+        top = 0.0
+        for i, (name, curve) in enumerate(by_model.items()):
+            predicted, observed = _to_numpy(curve.predicted, "predicted"), _to_numpy(curve.observed, "observed")
+            count = _to_numpy(curve.count, "count")
+            ax.plot(predicted, observed, color=_palette(i), linestyle=_linestyle(i), label=name)
+            ax.scatter(predicted, observed, s=8 + 60 * np.sqrt(count / count.max()), color=_palette(i), zorder=3)
+            top = max(top, float(predicted.max()), float(observed.max()))
+        ax.plot([0, top], [0, top], color="black", linestyle="--", linewidth=1, label="perfect calibration")
+        ax.set_xlabel("mean prediction in the bin")
+        ax.set_ylabel(observed_label)
+        ax.set_title(f"{panel}: reliability", fontsize=10)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    _legend_outside(axes[-1], handles=handles, labels=labels)
+    return fig
+
+
+def plot_warm_cold(scores: Mapping[str, Mapping[str, float]], *, rows: Mapping[str, int] | None = None,
+                   metric: str = "click AUC", chance: float | None = 0.5) -> Figure:
+    """A metric on warm items (seen in training) beside cold ones, one group of bars per model.
+
+    Args:
+        scores: model → part ("warm", "cold", …) → value; a NaN (undefined) part is left empty.
+        rows: part → number of rows it rests on, written under the x axis (few rows: noise).
+        metric: the y label.
+        chance: a dashed reference line (0.5 for an AUC), None for none.
+
+    Returns:
+        a figure; bar i of group j is ``scores[model j][part i]``, labelled with its value.
+    """
+    if not isinstance(scores, Mapping) or not scores:
+        raise ValueError(f"scores must be a non-empty dict model -> {{part: value}}, got {scores!r:.80}")
+    parts = list(dict.fromkeys(part for values in scores.values() for part in values))
+    models = list(scores)
+    width = 0.8 / len(parts)
+    fig, ax = _new_axes(None, (3.2 + 0.8 * len(models) * len(parts), 3.6))
+    for i, part in enumerate(parts):
+        xs = np.arange(len(models)) + (i - (len(parts) - 1) / 2) * width
+        values = np.array([scores[m].get(part, np.nan) for m in models], dtype=np.float64)
+        label = part if rows is None or part not in rows else f"{part} ({rows[part]:,} rows)"
+        bars = ax.bar(xs, np.nan_to_num(values, nan=0.0), width, color=_palette(i), label=label)
+        for bar, value in zip(bars, values):
+            if np.isfinite(value):
+                ax.annotate(f"{value:.3f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom",
+                            fontsize=8, xytext=(0, 2), textcoords="offset points")
+    if chance is not None:
+        ax.axhline(chance, color="#555555", linestyle="--", linewidth=1, label=f"chance ({chance:g})")
+    ax.set_xticks(range(len(models)), [_short(m) if len(models) > 3 else m for m in models], fontsize=8)
+    ax.set_ylabel(metric)
+    finite = [v for values in scores.values() for v in values.values() if np.isfinite(v)]
+    low = min([*finite, chance if chance is not None else 1.0], default=0.0)
+    ax.set_ylim(max(0.0, low - 0.1), min(1.05, max(finite, default=1.0) + 0.08) if finite else 1.0)
+    ax.grid(alpha=0.3, axis="y")
+    _legend_outside(ax)
+    ax.set_title(f"{metric}: warm and cold items", fontsize=10)
+    return fig
+
+
+def plot_fusion(alphas: Sequence[float], curves: Mapping[str, Sequence[float]], alpha: float,
+                items: Sequence[str], scores: Sequence[float], *, marked: Sequence[bool] | None = None,
+                highlighted: Sequence[bool] | None = None, highlight_label: str = "cold item",
+                ylabel: str = "HR@K", title: str = "") -> Figure:
+    """A fused ranking at one α: the metric curves over α (left) and one user's list (right).
+
+    The fused score pCTR^(1−α) pCVR^α moves from ranking by clicks (α = 0) through expected
+    purchases pCTCVR (α = ½) to conversion once clicked (α = 1)
+    (:class:`mtlkit.recommend.FusedRanking`).
+
+    Args:
+        alphas: the α grid of the curves.
+        curves: name (e.g. "HR@10, click relevance") → metric at each α of ``alphas``.
+        alpha: the α marked on the curves and used for the list.
+        items: the list's item labels, best first; scores: their fused scores.
+        marked: True where an item is relevant (prefixed with ✓).
+        highlighted: True where an item is drawn in the second colour (e.g. a cold item).
+        highlight_label: what the second colour means, in the list's legend.
+        ylabel, title: the curves' y label and the list's title.
+    """
+    alphas = _to_numpy(alphas, "alphas")
+    if alphas.ndim != 1 or len(alphas) == 0:
+        raise ValueError(f"alphas must be a non-empty 1-D grid, got shape {alphas.shape}")
+    for name, values in curves.items():
+        if len(values) != len(alphas):
+            raise ValueError(f"curves[{name!r}] must have one value per alpha ({len(alphas)}), got {len(values)}")
+    if len(scores) != len(items):
+        raise ValueError(f"scores must have one value per item ({len(items)}), got {len(scores)}")
+    for name, flags in (("marked", marked), ("highlighted", highlighted)):
+        if flags is not None and len(flags) != len(items):
+            raise ValueError(f"{name} must have one flag per item ({len(items)}), got {len(flags)}")
+    marked = [False] * len(items) if marked is None else [bool(m) for m in marked]
+    highlighted = [False] * len(items) if highlighted is None else [bool(h) for h in highlighted]
+    fig = NotebookFigure(figsize=(12.5, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.2])
+    for i, (name, values) in enumerate(curves.items()):
+        left.plot(alphas, values, marker="o", color=_palette(i), linestyle=_linestyle(i), label=name)
+    left.axvline(alpha, color="black", linestyle="--", linewidth=1, label=f"alpha = {alpha:.2f}")
+    left.set_xlabel("alpha (0: rank by pCTR, 0.5: by pCTCVR, 1: by pCVR)")
+    left.set_ylabel(ylabel)
+    left.grid(alpha=0.3)
+    _legend_outside(left)
+    positions = np.arange(len(items))[::-1]
+    colors = [OKABE_ITO[4] if h else OKABE_ITO[5] for h in highlighted]
+    right.barh(positions, scores, color=colors)
+    right.set_yticks(positions, [f"{'✓ ' if m else ''}{_short(t, 28)}" for t, m in zip(items, marked)], fontsize=8)
+    right.set_xlabel("fused score pCTR^(1-alpha) pCVR^alpha")
+    right.set_title(title or f"top {len(items)} at alpha = {alpha:.2f}", fontsize=10)
+    _legend_outside(right, handles=[Patch(color=OKABE_ITO[5], label="other item"),
+                                    Patch(color=OKABE_ITO[4], label=highlight_label)])
     return fig

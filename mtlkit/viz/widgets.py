@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 from matplotlib.figure import Figure
 
 from mtlkit.checks import check_int, check_number
@@ -38,6 +39,7 @@ __all__ = [
     "loss_widget",
     "conflict_widget",
     "pareto_widget",
+    "fusion_widget",
     "LiveLossPlot",
     "live_loss_callback",
 ]
@@ -346,6 +348,55 @@ def pareto_widget(results: Mapping[str, Any], front: Any, *, task_names: Sequenc
                                  step=None if step == last else step, task_names=task_names)
 
     return PlotWidget(draw, controls, kind="pareto")
+
+
+def fusion_widget(fused: Any, curves: Mapping[str, Sequence[float]], alphas: Sequence[float], *, k: int = 10,
+                  item_titles: Sequence[str], exclude: Any = None, relevant: Any = None,
+                  n_warm_items: int | None = None, n_users: int = 50, ylabel: str = "HR@K") -> PlotWidget:
+    """A fused ranking pCTR^(1−α) pCVR^α: drag α, pick a user, see the curves and the user's list.
+
+    Controls: ``alpha`` (FloatSlider over the grid's range and step) and ``user`` (Dropdown of
+    the first ``n_users`` users). Draws :func:`~mtlkit.viz.plots.plot_fusion`: the metric
+    ``curves`` over α with α marked, and the user's top-k under the fused score, read from
+    ``fused`` without running the model again.
+
+    Args:
+        fused: a :class:`mtlkit.recommend.FusedRanking` (``users``, ``top_k``).
+        curves: name → a metric at each α of ``alphas`` (e.g. from ``fused.ranking_metrics``).
+        alphas: the evenly spaced α grid of the curves.
+        k: length of the list.
+        item_titles: catalog index → title (``schema.item_titles``).
+        exclude: (U, n_items − 1) bool, items never listed (the seen items).
+        relevant: (U, n_items − 1) bool, items marked ✓ (e.g. clicked in the test period).
+        n_warm_items: catalog indices above it are cold items, drawn in the second colour.
+        n_users: how many users the dropdown offers.
+        ylabel: the curves' y label.
+    """
+    grid = np.asarray(alphas, dtype=np.float64)
+    if grid.ndim != 1 or len(grid) < 2:
+        raise ValueError(f"alphas must be a 1-D grid of at least two values, got {alphas!r}")
+    users = [int(u) for u in fused.users[:check_int("n_users", n_users, low=1)]]
+    step = float(np.round(np.diff(grid).min(), 6))
+    start = float(grid[np.argmin(np.abs(grid - 0.5))])  # the pCTCVR ranking when it is on the grid
+    controls = {
+        "alpha": widgets.FloatSlider(value=start, min=float(grid.min()), max=float(grid.max()), step=step,
+                                     description="alpha", continuous_update=False, style=_STYLE),
+        "user": widgets.Dropdown(options=users, value=users[0], description="user", style=_STYLE),
+    }
+    relevant = None if relevant is None else np.asarray(relevant, dtype=bool)
+
+    def draw(alpha: float, user: int) -> Figure:
+        row = users.index(user)
+        items, scores = fused.top_k(alpha, k, exclude=exclude, rows=[row])
+        items = items[0].tolist()
+        return plots.plot_fusion(
+            grid, curves, alpha, [item_titles[i] for i in items], scores[0],
+            marked=None if relevant is None else [bool(relevant[row, i - 1]) for i in items],
+            highlighted=None if n_warm_items is None else [i > n_warm_items for i in items],
+            ylabel=ylabel, title=f"user {user}: top {k} at alpha = {alpha:.2f}",
+        )
+
+    return PlotWidget(draw, controls, kind="fusion")
 
 
 # --------------------------------------------------------------------------- live training plot

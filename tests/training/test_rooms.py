@@ -117,3 +117,43 @@ def test_a_report_costs_one_forward_pass_and_agrees_with_evaluate(data):
         assert values == pytest.approx(evaluated[task], nan_ok=True)
     assert set(report["summary"]["macro"]) == set(TASK_METRICS["binary"])
     assert report["summary"]["micro"] == pytest.approx(trainer.summaries("valid")["micro"], nan_ok=True)
+
+
+def test_warm_cold_metrics_are_evaluate_on_each_part_from_one_forward_pass():
+    cold_data = load_dataset("synthetic-funnel", n_users=40, n_items=30, n_impressions=600, seq_len=3,
+                             cold_item_fraction=0.3, cold_start=0.8)
+    torch.manual_seed(0)
+    model = build_model("mmoe", cold_data.schema, **SMALL)
+    trainer = Trainer(model, cold_data, TrainConfig(epochs=1, device="cpu", quiet=True, eval_batch_size=10**6))
+    test = cold_data.test
+    cold = test["is_cold_item"]
+    assert 0 < int(cold.sum()) < len(test)
+    calls = []
+    handle = model.register_forward_hook(lambda *args: calls.append(1))
+    parts = trainer.evaluate_warm_cold("test")
+    handle.remove()
+    assert len(calls) == 1 and list(parts) == ["warm", "cold"]
+    for part, rows in (("warm", ~cold), ("cold", cold)):
+        assert parts[part].rows == int(rows.sum())
+        expected = trainer.evaluate(test.subset(torch.nonzero(rows).reshape(-1)))
+        for task, values in expected.items():
+            assert parts[part].tasks[task] == pytest.approx(values, nan_ok=True)
+
+
+def test_warm_cold_metrics_without_cold_rows_or_the_key():
+    from mtlkit.data.tensors import TensorSamples
+    from mtlkit.training.evaluation import warm_cold_metrics
+
+    kinds = {"click": "binary", "rating": "regression"}
+    samples = TensorSamples({
+        "user": torch.arange(1, 5), "labels": torch.tensor([[0.0, 3.0], [1.0, 4.0], [0.0, 5.0], [1.0, 1.0]]),
+        "label_mask": torch.ones(4, 2, dtype=torch.bool), "is_cold_item": torch.zeros(4, dtype=torch.bool),
+    })  # fmt: skip
+    outputs = {"click": torch.tensor([-1.0, 2.0, -0.5, 0.5]), "rating": torch.tensor([3.0, 4.0, 5.0, 2.0])}
+    parts = warm_cold_metrics(outputs, samples, kinds)
+    assert parts["warm"].rows == 4 and parts["warm"].tasks["click"]["auc"] == 1.0
+    assert parts["warm"].tasks["rating"]["rmse"] == pytest.approx(0.5)
+    assert parts["cold"].rows == 0 and all(math.isnan(v) for t in parts["cold"].tasks.values() for v in t.values())
+    without = TensorSamples({key: value for key, value in samples.items() if key != "is_cold_item"})
+    with pytest.raises(ValueError, match="samples must have the 'is_cold_item' key"):
+        warm_cold_metrics(outputs, without, kinds)

@@ -108,10 +108,11 @@ def _solutions_file(path: Path) -> dict[str, Any]:
     return runpy.run_path(str(path))["SOLUTIONS"]
 
 
-def solution(exercise_id: str, solutions_dir: Path = SOLUTIONS_DIR) -> Any:
-    """The reference answer to ``exercise_id``, read from ``solutions_dir/<notebook>.py``."""
+def solution(exercise_id: str, solutions_dir: Path | None = None) -> Any:
+    """The reference answer to ``exercise_id``, read from ``<solutions_dir>/<notebook>.py``
+    (default :data:`SOLUTIONS_DIR`)."""
     item = exercise(exercise_id)
-    path = Path(solutions_dir) / f"{item.notebook}.py"
+    path = Path(SOLUTIONS_DIR if solutions_dir is None else solutions_dir) / f"{item.notebook}.py"
     if not path.is_file():
         raise FileNotFoundError(
             f"the reference solutions live in notebooks/solutions/ of a repository checkout; {path} does not exist "

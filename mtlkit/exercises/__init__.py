@@ -19,45 +19,22 @@ imports nothing into ``sys.modules`` and writes no bytecode next to the notebook
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
 import runpy
 from pathlib import Path
 from typing import Any
 
-from mtlkit.exercises import (
-    nb00_tour,
-    nb01_attention,
-    nb02_positional_encoding,
-    nb03_sequence_transformer,
-    nb04_losses_and_metrics,
-    nb05_task_balancing,
-    nb06_data,
-    nb07_training,
-    nb08_visualising,
-    nb09_task_relatedness,
-    nb10_recommend,
-    nb11_large_model_multitask,
-    nb12_adversarial_tasks,
-)
 from mtlkit.exercises.exercise import KINDS, CheckResult, Exercise
 
 __all__ = ["EXERCISES", "KINDS", "SOLUTIONS_DIR", "CheckResult", "Exercise", "check", "exercise", "exercises_of",
            "solution"]
 
-_MODULES = (
-    nb00_tour,
-    nb01_attention,
-    nb02_positional_encoding,
-    nb03_sequence_transformer,
-    nb04_losses_and_metrics,
-    nb05_task_balancing,
-    nb06_data,
-    nb07_training,
-    nb08_visualising,
-    nb09_task_relatedness,
-    nb10_recommend,
-    nb11_large_model_multitask,
-    nb12_adversarial_tasks,
-)
+#: One module per notebook, ``nbNN_<notebook>.py``, each with a tuple ``EXERCISES``: adding a
+#: notebook's exercises means adding its module, nothing else.
+_MODULES = tuple(importlib.import_module(f"{__name__}.{module.name}")
+                 for module in sorted(pkgutil.iter_modules(__path__), key=lambda module: module.name)
+                 if module.name.startswith("nb"))
 
 
 def _registry() -> dict[str, Exercise]:

@@ -5,7 +5,10 @@ statement, a kind, and a *judge*: ``judge(answer) -> str`` returns the feedback 
 correct answer and raises :class:`Mistake` with specific feedback for a wrong one — what the
 answer got wrong, in the learner's terms ("your rows sum to 1.7; a softmax row sums to 1"),
 not only that it is wrong. A judge compares with an independent reference (the ``mtlkit``
-implementation, PyTorch, scikit-learn or a closed form), never with the reference solution.
+implementation, PyTorch, scikit-learn or a closed form), never with the reference solution;
+:func:`reject_slips` lets it name the typical slips (a missing factor 2, a swapped pair) by
+what they compute. Each notebook's module declares its exercises on their judges with
+:class:`NotebookExercises`.
 
 :meth:`Exercise.evaluate` turns the judge's verdict into a :class:`CheckResult`. An answer
 that is still ``None``, or a stub that raises ``NotImplementedError`` when the judge calls
@@ -32,14 +35,16 @@ __all__ = [
     "CheckResult",
     "Exercise",
     "Mistake",
+    "NotebookExercises",
     "as_array",
     "as_tensor",
     "call",
     "deviation",
-    "matching_formula",
+    "reject_slips",
     "require_function",
     "require_mapping",
     "require_number",
+    "require_prediction",
     "seeded",
 ]
 
@@ -47,6 +52,8 @@ __all__ = [
 #: verify it against mtlkit or a library, predict an outcome and then measure it, or run a
 #: small experiment whose number the check judges within a tolerance.
 KINDS = ("derive", "derive-and-verify", "predict-then-run", "experiment")
+
+Judge = Callable[[Any], str]
 
 _ID_PATTERN = re.compile(r"(?P<notebook>\d\d)\.(?P<number>[1-9]\d*)")
 
@@ -95,7 +102,7 @@ class Exercise:
     notebook: str
     statement: str
     kind: str
-    judge: Callable[[Any], str]
+    judge: Judge
 
     def __post_init__(self) -> None:
         match = _ID_PATTERN.fullmatch(self.id)
@@ -124,6 +131,34 @@ class Exercise:
         result = self.evaluate(answer)
         print(result)
         return result
+
+
+class NotebookExercises:
+    """The exercises of one notebook, each declared on its judge::
+
+        EXERCISES = NotebookExercises("01_attention")
+
+        @EXERCISES.add("01.2", "derive-and-verify", "causal_attention(query, key, value): ...")
+        def judge_causal_attention(answer: Any) -> str: ...
+
+    Iterating yields the :class:`Exercise` objects in the order they were declared.
+    """
+
+    def __init__(self, notebook: str) -> None:
+        self.notebook = notebook
+        self._exercises: list[Exercise] = []
+
+    def add(self, exercise_id: str, kind: str, statement: str) -> Callable[[Judge], Judge]:
+        """A decorator that registers its judge as exercise ``exercise_id`` and returns it unchanged."""
+
+        def register(judge: Judge) -> Judge:
+            self._exercises.append(Exercise(exercise_id, self.notebook, statement, kind, judge))
+            return judge
+
+        return register
+
+    def __iter__(self) -> Iterator[Exercise]:
+        return iter(self._exercises)
 
 
 # --------------------------------------------------------------------------- helpers for judges
@@ -207,19 +242,30 @@ def deviation(got: torch.Tensor | np.ndarray, expected: torch.Tensor | np.ndarra
     return float(difference.max()) if difference.size else 0.0
 
 
-def matching_formula(got: Any, candidates: Mapping[str, Any], tolerance: float = 1e-6) -> str | None:
-    """The name of the candidate value ``got`` equals (relative ``tolerance``), or None.
+def reject_slips(got: Any, slips: Mapping[str, Any], hints: Mapping[str, str], tolerance: float = 1e-6) -> None:
+    """Raise a :class:`Mistake` with ``hints[name]`` for the first slip whose value ``got`` equals.
 
-    Judges use it to name a mistake: each candidate is what a typical slip produces
-    (a missing factor 2, a swapped pair, a forgotten mask), computed on the same inputs.
+    A judge lists what typical slips compute on its own inputs (a missing factor 2, a swapped
+    pair, a forgotten mask) and says, in ``hints``, what each got wrong; the feedback then names
+    the mistake instead of only reporting a wrong number. Equality is up to ``tolerance``,
+    relative to the slip's largest entry (or absolute below 1); shapes must match.
     """
-    for name, value in candidates.items():
+    for name, value in slips.items():
         if np.shape(got) != np.shape(value):
             continue
-        scale = max(deviation(value, np.zeros(np.shape(value))), 1.0)
-        if deviation(got, value) <= tolerance * scale:
-            return name
-    return None
+        if deviation(got, value) <= tolerance * max(deviation(value, np.zeros(np.shape(value))), 1.0):
+            raise Mistake(hints[name])
+
+
+def require_prediction(answer: Any, choices: Iterable[str], measured: str, what_measured: str) -> tuple[str, Any]:
+    """A predict-then-run answer ``{"prediction": one of choices, measured: the value measured}``."""
+    choices = tuple(choices)
+    if not isinstance(answer, Mapping) or sorted(answer) != sorted(["prediction", measured]):
+        spelled = " or ".join(repr(choice) for choice in choices)
+        raise Mistake(f"the answer must be a dict {{'prediction': {spelled}, {measured!r}: {what_measured}}}")
+    if answer["prediction"] not in choices:
+        raise Mistake(f"answer['prediction'] must be one of {choices}, got {answer['prediction']!r}")
+    return answer["prediction"], answer[measured]
 
 
 @contextlib.contextmanager

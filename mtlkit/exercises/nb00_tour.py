@@ -8,18 +8,19 @@ import copy
 from typing import Any
 
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     call,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
 )
 
-NOTEBOOK = "00_tour"
+EXERCISES = NotebookExercises("00_tour")
 
 
 # --------------------------------------------------------------------------- 00.1
+@EXERCISES.add("00.1", "derive", "arithmetic_intensity(n, bytes_per_element): flops per byte moved by an n x n matmul")
 def judge_arithmetic_intensity(answer: Any) -> str:
     """Arithmetic intensity of C = A B for n x n matrices: flops / bytes moved = 2n³ / (3n² b) = 2n / (3b).
 
@@ -42,9 +43,7 @@ def judge_arithmetic_intensity(answer: Any) -> str:
         "elements": "you counted elements, not bytes: divide by bytes_per_element",
         "flops": "you returned the flops, 2n³; divide them by the bytes moved, 3n² · bytes_per_element",
     }
-    slip = matching_formula(got, slips)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints)
     expected = [2 * n / (3 * b) for n, b in cases]
     for (n, b), value, target in zip(cases, got, expected):
         if abs(value - target) > 1e-9 * target:
@@ -73,6 +72,8 @@ def _assigned_names(source: str) -> list[str]:
     return names
 
 
+@EXERCISES.add("00.2", "derive-and-verify",
+               "parameter_names(source): the names a parameters cell assigns, as papermill reads them")
 def judge_parameter_names(answer: Any) -> str:
     """The names a parameters cell assigns, as papermill's ``inspect_notebook`` reports them."""
     parameter_names = require_function(answer, "parameter_names(source)")
@@ -125,6 +126,8 @@ def _cell_source(cell: Any) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+@EXERCISES.add("00.3", "derive-and-verify",
+               "inject_parameters(notebook, parameters): papermill's injected-parameters cell")
 def judge_inject_parameters(answer: Any) -> str:
     """papermill's injection: a new code cell tagged ``injected-parameters``, right after the
     cell tagged ``parameters``, assigning each new value with its ``repr``."""
@@ -171,13 +174,3 @@ def judge_inject_parameters(answer: Any) -> str:
                       "repr() so that a bool stays a bool and a str a str")
     return ("this is what `papermill -p QUICK False -p DEVICE cuda` does: the defaults stay readable in the "
             "parameters cell and the run's values follow in their own tagged cell.")
-
-
-EXERCISES = (
-    Exercise("00.1", NOTEBOOK, "arithmetic_intensity(n, bytes_per_element): flops per byte moved by an n x n matmul",
-             "derive", judge_arithmetic_intensity),
-    Exercise("00.2", NOTEBOOK, "parameter_names(source): the names a parameters cell assigns, as papermill reads them",
-             "derive-and-verify", judge_parameter_names),
-    Exercise("00.3", NOTEBOOK, "inject_parameters(notebook, parameters): papermill's injected-parameters cell",
-             "derive-and-verify", judge_inject_parameters),
-)

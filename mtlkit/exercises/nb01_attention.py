@@ -10,20 +10,21 @@ import torch
 
 from mtlkit.attention import scaled_dot_product_attention
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_tensor,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
 )
 
-NOTEBOOK = "01_attention"
+EXERCISES = NotebookExercises("01_attention")
 
 
 # --------------------------------------------------------------------------- 01.1
+@EXERCISES.add("01.1", "derive", "unit_variance_scale(d, sigma): the score scale when q, k have entries of variance σ²")
 def judge_unit_variance_scale(answer: Any) -> str:
     """Var(q·k) = d σ⁴ for q, k with independent N(0, σ²) entries, so the scale is 1 / (σ² √d)."""
     unit_variance_scale = require_function(answer, "unit_variance_scale(d, sigma)")
@@ -44,9 +45,7 @@ def judge_unit_variance_scale(answer: Any) -> str:
                            "so d needs its square root",
         "1 / (d sigma^4)": "1 / (d σ⁴) divides by the variance itself; the scores' standard deviation is √(d σ⁴)",
     }
-    slip = matching_formula(got, slips)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints)
     for (d, sigma), value in zip(cases, got):
         expected = 1 / (sigma**2 * math.sqrt(d))
         if abs(value - expected) > 1e-9 * expected:
@@ -66,6 +65,8 @@ def _attention_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return tuple(torch.randn(2, 3, 5, 8, generator=generator) for _ in range(3))  # (B, H, L, d) each
 
 
+@EXERCISES.add("01.2", "derive-and-verify",
+               "causal_attention(query, key, value): masked attention, compared with mtlkit")
 def judge_causal_attention(answer: Any) -> str:
     """softmax(Q Kᵀ / √d + M) V with M = −inf above the diagonal, against
     ``mtlkit.attention.scaled_dot_product_attention(..., is_causal=True)``."""
@@ -123,6 +124,8 @@ def _allowed(lengths: torch.Tensor, seq_len: int, *, causal: bool = True, left: 
     return allowed
 
 
+@EXERCISES.add("01.3", "derive-and-verify",
+               "attention_mask(lengths, seq_len): causal AND not-padding for left-padded histories")
 def judge_attention_mask(answer: Any) -> str:
     """Causal AND key-not-padding for left-padded histories, in mtlkit's convention (True = may attend)."""
     attention_mask = require_function(answer, "attention_mask(lengths, seq_len)")
@@ -158,9 +161,7 @@ def judge_attention_mask(answer: Any) -> str:
         "queries": "you blocked the padding *queries* (rows); block the padding *keys* (columns): no query may read a "
                    "padded slot",
     }
-    for name, variant in slips.items():
-        if torch.equal(returned, variant):
-            raise Mistake(hints[name])
+    reject_slips(returned, slips, hints, tolerance=0.0)
     b, i, j = (int(x) for x in torch.nonzero(returned != expected)[0])
     raise Mistake(f"your mask differs in {int((returned != expected).sum())} entries, e.g. history {b} (length "
                   f"{int(lengths[b])}), query {i}, key {j}: got {bool(returned[b, i, j])}, expected "
@@ -168,6 +169,8 @@ def judge_attention_mask(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 01.4
+@EXERCISES.add("01.4", "derive",
+               "attention_weights_bytes: memory of one layer's weights at L = 2048, 8 heads, batch 256")
 def judge_attention_weights_bytes(answer: Any) -> str:
     """B · H · L² float32 weights of one layer: 256 · 8 · 2048² · 4 bytes = 32 GiB."""
     got = require_number(answer, "attention_weights_bytes")
@@ -189,15 +192,3 @@ def judge_attention_weights_bytes(answer: Any) -> str:
         if abs(got / expected - ratio) <= 0.01 * ratio:
             raise Mistake(hint)
     raise Mistake(f"{got:.4g} bytes is {got / expected:.3g} times the size of batch × heads × L × L float32 weights")
-
-
-EXERCISES = (
-    Exercise("01.1", NOTEBOOK, "unit_variance_scale(d, sigma): the score scale when q, k have entries of variance σ²",
-             "derive", judge_unit_variance_scale),
-    Exercise("01.2", NOTEBOOK, "causal_attention(query, key, value): masked attention, compared with mtlkit",
-             "derive-and-verify", judge_causal_attention),
-    Exercise("01.3", NOTEBOOK, "attention_mask(lengths, seq_len): causal AND not-padding for left-padded histories",
-             "derive-and-verify", judge_attention_mask),
-    Exercise("01.4", NOTEBOOK, "attention_weights_bytes: memory of one layer's weights at L = 2048, 8 heads, batch 256",
-             "derive", judge_attention_weights_bytes),
-)

@@ -1,5 +1,5 @@
 """Exercises of notebook 02 (positional encodings): the sinusoidal table, the distance between
-two encodings, and RoPE's rotation."""
+two encodings, RoPE's rotation, and whether causal self-attention still ignores order."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ import torch
 
 from mtlkit.attention import MultiHeadAttention
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_tensor,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
+    require_prediction,
     seeded,
 )
 from mtlkit.positional import relative_rotation, sinusoidal_positional_encoding
 
-NOTEBOOK = "02_positional_encoding"
+EXERCISES = NotebookExercises("02_positional_encoding")
 
 
 # --------------------------------------------------------------------------- 02.1
@@ -38,6 +39,8 @@ def _table_variant(max_len: int, d_model: int, *, exponent: str = "2i", swap: bo
     return torch.where(even ^ swap, sine, cosine)
 
 
+@EXERCISES.add("02.1", "derive-and-verify",
+               "sinusoidal_table(max_len, d_model): the sinusoidal encoding, against mtlkit")
 def judge_sinusoidal_table(answer: Any) -> str:
     """PE[p, 2i] = sin(p ω_i), PE[p, 2i+1] = cos(p ω_i), ω_i = 10000^(−2i/d), against
     ``mtlkit.positional.sinusoidal_positional_encoding``."""
@@ -62,9 +65,7 @@ def judge_sinusoidal_table(answer: Any) -> str:
                       "ω_i = 10000^(−2i/d)",
             "-2i": "your frequencies grow with i: ω_i = 1 / 10000^(2i/d) falls from 1 to almost 1/10000",
         }
-        slip = matching_formula(got, slips, tolerance=1e-5)
-        if slip is not None:
-            raise Mistake(hints[slip])
+        reject_slips(got, slips, hints, tolerance=1e-5)
         p, j = (int(x) for x in torch.nonzero((got - expected).abs() > 1e-5)[0])
         raise Mistake(f"for max_len = {max_len}, d_model = {d_model} your entry [{p}, {j}] is {got[p, j].item():.6g}, "
                       f"the formula gives {expected[p, j].item():.6g}")
@@ -73,6 +74,7 @@ def judge_sinusoidal_table(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 02.2
+@EXERCISES.add("02.2", "derive", "squared_distance(offset, d_model): ‖PE(p) − PE(p + k)‖² in closed form")
 def judge_squared_distance(answer: Any) -> str:
     """‖PE(p) − PE(p+k)‖² = ‖PE(p)‖² + ‖PE(p+k)‖² − 2 PE(p)·PE(p+k) = d − 2 Σ_i cos(k ω_i)."""
     squared_distance = require_function(answer, "squared_distance(offset, d_model)")
@@ -94,9 +96,7 @@ def judge_squared_distance(answer: Any) -> str:
         "cross term": "‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b: the cross term is 2 PE(p)·PE(p+k) = 2 Σ_i cos(k ω_i)",
         "sign": "the cross term is subtracted: ‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b",
     }
-    slip = matching_formula(got, slips)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints)
     for (k, d), value, target in zip(cases, got, expected):
         if abs(value - target) > 1e-6 * max(1.0, target):
             raise Mistake(f"for offset {k}, d_model {d} you return {value:.6g}; on mtlkit's table "
@@ -106,6 +106,8 @@ def judge_squared_distance(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 02.3
+@EXERCISES.add("02.3", "derive-and-verify",
+               "rope_rotate(x, positions): RoPE's rotation of interleaved pairs, against mtlkit")
 def judge_rope_rotate(answer: Any) -> str:
     """RoPE: the pair (x_2i, x_2i+1) at position p turned counter-clockwise by p ω_i, i.e.
     x @ relative_rotation(p, d) (mtlkit's :class:`~mtlkit.positional.RotaryPositionalEmbedding`)."""
@@ -142,9 +144,7 @@ def judge_rope_rotate(answer: Any) -> str:
                        "mtlkit and the RoFormer paper pair neighbours (2i, 2i+1)",
         "no rotation": "your output equals the input: position p must turn pair i by the angle p ω_i",
     }
-    slip = matching_formula(got, slips, tolerance=1e-5)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints, tolerance=1e-5)
     norm_change = (got.norm(dim=-1) - x.norm(dim=-1)).abs().max().item()
     if norm_change > 1e-5:
         raise Mistake(f"your function changes norms by up to {norm_change:.3g}: a rotation keeps every norm "
@@ -154,16 +154,14 @@ def judge_rope_rotate(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 02.4
+@EXERCISES.add("02.4", "predict-then-run",
+               "causal_equivariance: is causal self-attention still permutation-equivariant? Predict, then measure")
 def judge_causal_equivariance(answer: Any) -> str:
     """With a causal mask M, Attn(P X) = P Attn(X) fails: the scores become P S Pᵀ + M, not P (S + M) Pᵀ,
     because the mask stays in place while the items move."""
-    if not isinstance(answer, dict) or sorted(answer) != ["max_deviation", "prediction"]:
-        raise Mistake("the answer must be a dict {'prediction': 'yes' or 'no', 'max_deviation': your measured "
-                      "max |Attn(P X) − P Attn(X)|}")
-    prediction = answer["prediction"]
-    if prediction not in ("yes", "no"):
-        raise Mistake(f"answer['prediction'] must be 'yes' or 'no', got {prediction!r}")
-    measured = require_number(answer["max_deviation"], "answer['max_deviation']")
+    prediction, deviation_measured = require_prediction(answer, ("yes", "no"), "max_deviation",
+                                                        "your measured max |Attn(P X) − P Attn(X)|")
+    measured = require_number(deviation_measured, "answer['max_deviation']")
     with seeded(21), torch.no_grad():
         attention = MultiHeadAttention(16, 2).eval()
         history = torch.randn(2, 8, 16)
@@ -183,15 +181,3 @@ def judge_causal_equivariance(answer: Any) -> str:
     return (f"not equivariant: you measured {measured:.3g} (a random layer here: {reference:.2f}). A causal mask is "
             "itself a signal about order: position i reads exactly i + 1 items, so a causal Transformer can tell "
             "positions apart even without a positional encoding (Haviv et al., 2022).")
-
-
-EXERCISES = (
-    Exercise("02.1", NOTEBOOK, "sinusoidal_table(max_len, d_model): the sinusoidal encoding, against mtlkit",
-             "derive-and-verify", judge_sinusoidal_table),
-    Exercise("02.2", NOTEBOOK, "squared_distance(offset, d_model): ‖PE(p) − PE(p + k)‖² in closed form",
-             "derive", judge_squared_distance),
-    Exercise("02.3", NOTEBOOK, "rope_rotate(x, positions): RoPE's rotation of interleaved pairs, against mtlkit",
-             "derive-and-verify", judge_rope_rotate),
-    Exercise("02.4", NOTEBOOK, "causal_equivariance: is causal self-attention still permutation-equivariant? Predict, "
-             "then measure", "predict-then-run", judge_causal_equivariance),
-)

@@ -10,19 +10,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_tensor,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
     seeded,
 )
 from mtlkit.transformer import TransformerEncoderLayer
 
-NOTEBOOK = "03_sequence_transformer"
+EXERCISES = NotebookExercises("03_sequence_transformer")
 
 
 # --------------------------------------------------------------------------- 03.1
@@ -55,6 +55,7 @@ def _layer_variant(layer: nn.TransformerEncoderLayer, x: torch.Tensor, *, pre_ln
     return layer.norm2(x + ffn(x))
 
 
+@EXERCISES.add("03.1", "derive-and-verify", "post_ln_layer(layer, x): a post-LN encoder layer by hand, against PyTorch")
 def judge_post_ln_layer(answer: Any) -> str:
     """x ← LN₁(x + MHA(x)), x ← LN₂(x + FFN(x)), against ``torch.nn.TransformerEncoderLayer(norm_first=False)``."""
     post_ln_layer = require_function(answer, "post_ln_layer(layer, x)")
@@ -79,9 +80,7 @@ def judge_post_ln_layer(answer: Any) -> str:
         "no residual": "you dropped the residual additions: post-LN computes LN(x + sublayer(x)), the input is added "
                        "back before normalising",
     }
-    slip = matching_formula(got, {name: value.double() for name, value in slips.items()}, tolerance=1e-5)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, {name: value.double() for name, value in slips.items()}, hints, tolerance=1e-5)
     raise Mistake(f"your output differs from nn.TransformerEncoderLayer(norm_first=False) by up to "
                   f"{deviation(got, expected):.3g}")
 
@@ -93,6 +92,8 @@ def _layer_parameters(d_model: int) -> int:
         return sum(p.numel() for p in TransformerEncoderLayer(d_model, 1, 4 * d_model).parameters())
 
 
+@EXERCISES.add("03.2", "derive",
+               "million_parameter_width: the smallest d_model whose layer (d_ff = 4d) has over a million parameters")
 def judge_million_parameter_width(answer: Any) -> str:
     """The smallest d with 4d² + 2 d (4d) + 9d + 4d = 12d² + 13d > 10⁶, checked by counting the
     parameters of :class:`~mtlkit.transformer.TransformerEncoderLayer` at d and d − 1."""
@@ -113,6 +114,7 @@ def judge_million_parameter_width(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 03.3
+@EXERCISES.add("03.3", "derive", "crossover_length(d_model): the length from which attention costs more than the rest")
 def judge_crossover_length(answer: Any) -> str:
     """Multiply-adds per layer: Q Kᵀ and A V cost 2 L² d, the four projections 4 L d² and the FFN
     (d_ff = 4d) 8 L d², so attention costs more beyond L = 6d."""
@@ -132,9 +134,7 @@ def judge_crossover_length(answer: Any) -> str:
         "2 d": "you left out the FFN: with d_ff = 4d its two matrices cost 8 L d², on top of the projections' 4 L d²",
         "4 d": "you left out the four projections (Q, K, V and the output): 4 L d² on top of the FFN's 8 L d²",
     }
-    slip = matching_formula(got, slips)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints)
     for d, value in zip(cases, got):
         if abs(value - 6 * d) > 0.5:
             attention, rest = 2 * value**2 * d, 12 * value * d**2
@@ -142,13 +142,3 @@ def judge_crossover_length(answer: Any) -> str:
                           f"projections and FFN {rest:.3g}: they are not equal there")
     return ("L = 6d: 192 for d = 32 and 4,608 for d = 768. Behaviour sequences of 50 items sit far below it, so the "
             "projections and the FFN dominate the cost of a BST encoder.")
-
-
-EXERCISES = (
-    Exercise("03.1", NOTEBOOK, "post_ln_layer(layer, x): a post-LN encoder layer by hand, against PyTorch",
-             "derive-and-verify", judge_post_ln_layer),
-    Exercise("03.2", NOTEBOOK, "million_parameter_width: the smallest d_model whose layer (d_ff = 4d) has over a "
-             "million parameters", "derive", judge_million_parameter_width),
-    Exercise("03.3", NOTEBOOK, "crossover_length(d_model): the length from which attention costs more than the rest",
-             "derive", judge_crossover_length),
-)

@@ -12,18 +12,19 @@ import torch.nn.functional as F
 
 from mtlkit import metrics
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_array,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
+    require_prediction,
 )
 from mtlkit.losses import binary_cross_entropy_with_logits
 
-NOTEBOOK = "04_losses_and_metrics"
+EXERCISES = NotebookExercises("04_losses_and_metrics")
 
 
 # --------------------------------------------------------------------------- 04.1
@@ -34,6 +35,7 @@ def _loss_of(masked_bce: Any, logits: torch.Tensor, labels: torch.Tensor, mask: 
     return loss.reshape(())
 
 
+@EXERCISES.add("04.1", "derive-and-verify", "masked_bce(logits, labels, mask): a stable masked BCE, value and gradient")
 def judge_masked_bce(answer: Any) -> str:
     """L = Σ_i m_i ℓ_i / max(Σ_i m_i, 1), ℓ = max(z, 0) − y z + log(1 + e^{−|z|}), against
     ``mtlkit.losses.binary_cross_entropy_with_logits`` (value and gradient)."""
@@ -84,17 +86,16 @@ def judge_masked_bce(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 04.2
+@EXERCISES.add("04.2", "predict-then-run",
+               "ndcg_with_ties: do mtlkit and scikit-learn still agree on NDCG when scores tie? Predict, then "
+               "measure")
 def judge_ndcg_with_ties(answer: Any) -> str:
     """With tied scores ``mtlkit.metrics.ndcg_at_k`` averages the gain over the orders of each tie block
     (McSherry & Najork, ECIR 2008), as ``sklearn.metrics.ndcg_score`` does by default
     (``ignore_ties=False``): the two still agree."""
-    if not isinstance(answer, dict) or sorted(answer) != ["max_deviation", "prediction"]:
-        raise Mistake("the answer must be a dict {'prediction': 'yes' or 'no', 'max_deviation': your measured "
-                      "|mtlkit − scikit-learn|}")
-    prediction = answer["prediction"]
-    if prediction not in ("yes", "no"):
-        raise Mistake(f"answer['prediction'] must be 'yes' or 'no', got {prediction!r}")
-    measured = require_number(answer["max_deviation"], "answer['max_deviation']")
+    prediction, deviation_measured = require_prediction(answer, ("yes", "no"), "max_deviation",
+                                                        "your measured |mtlkit − scikit-learn|")
+    measured = require_number(deviation_measured, "answer['max_deviation']")
     if prediction == "no":
         raise Mistake("they still agree: both average the gain of a tie block over its orders (McSherry & Najork, "
                       "2008); read the module docstring of mtlkit.metrics on ties, and sklearn's ignore_ties=False"
@@ -110,6 +111,8 @@ def judge_ndcg_with_ties(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 04.3
+@EXERCISES.add("04.3", "derive-and-verify",
+               "laplace_nll(prediction, target, scale): the loss a Laplace likelihood gives, against torch")
 def judge_laplace_nll(answer: Any) -> str:
     """−log p(t | y) = |t − y| / b + log(2b) for t ~ Laplace(y, b), against ``torch.distributions.Laplace``."""
     laplace_nll = require_function(answer, "laplace_nll(prediction, target, scale)")
@@ -137,9 +140,7 @@ def judge_laplace_nll(answer: Any) -> str:
             "gaussian": "that is the Gaussian NLL of section 2; the Laplace density is e^{−|t − y|/b} / (2b)",
             "log b": "the normaliser of e^{−|t − y|/b} is ∫ e^{−|u|/b} du = 2b, so the NLL adds log(2b), not log b",
         }
-        slip = matching_formula(got, slips, tolerance=1e-9)
-        if slip is not None:
-            raise Mistake(hints[slip])
+        reject_slips(got, slips, hints, tolerance=1e-9)
         raise Mistake(f"for b = {scale} your mean NLL is {got:.6g}; −log Laplace(t | y, b) averages to {expected:.6g}")
     return ("|t − y|/b + log(2b): for a fixed b, maximum likelihood is least absolute deviations — the MAE of "
             "section 7 — and the best constant is the median rating, not the mean.")
@@ -155,6 +156,8 @@ def _active_and_idle_users(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     return labels, users
 
 
+@EXERCISES.add("04.4", "experiment",
+               "fooling_scores(y_true, users): a global AUC of 0.75 or more while every user's AUC is 0.5")
 def judge_fooling_scores(answer: Any) -> str:
     """Scores that rank users, not items: a global AUC ≥ 0.75 with every user's AUC 0.5 (gAUC = 0.5)."""
     fooling_scores = require_function(answer, "fooling_scores(y_true, users)")
@@ -172,15 +175,3 @@ def judge_fooling_scores(answer: Any) -> str:
                       "higher score (e.g. each user's click rate)")
     return (f"global AUC {global_auc:.3f}, gAUC {group_auc:.3f}: the scores know which users click a lot and nothing "
             "about which item a user prefers — the global AUC rewards the first, a recommender needs the second.")
-
-
-EXERCISES = (
-    Exercise("04.1", NOTEBOOK, "masked_bce(logits, labels, mask): a stable masked BCE, value and gradient",
-             "derive-and-verify", judge_masked_bce),
-    Exercise("04.2", NOTEBOOK, "ndcg_with_ties: do mtlkit and scikit-learn still agree on NDCG when scores tie? "
-             "Predict, then measure", "predict-then-run", judge_ndcg_with_ties),
-    Exercise("04.3", NOTEBOOK, "laplace_nll(prediction, target, scale): the loss a Laplace likelihood gives, "
-             "against torch", "derive-and-verify", judge_laplace_nll),
-    Exercise("04.4", NOTEBOOK, "fooling_scores(y_true, users): a global AUC of 0.75 or more while every user's AUC "
-             "is 0.5", "experiment", judge_fooling_scores),
-)

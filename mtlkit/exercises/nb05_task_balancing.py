@@ -8,22 +8,23 @@ from typing import Any
 import numpy as np
 
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_array,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_mapping,
 )
 from mtlkit.toy import TwoQuadratics
 from mtlkit.weighting import DynamicWeightAverage, pcgrad_coefficients
 
-NOTEBOOK = "05_task_balancing"
+EXERCISES = NotebookExercises("05_task_balancing")
 
 
 # --------------------------------------------------------------------------- 05.1
+@EXERCISES.add("05.1", "derive", "quarter_weights: static weights that land a quarter of the way from a to b (κ = 10)")
 def judge_quarter_weights(answer: Any) -> str:
     """A weighted sum lands at t* = κ w₂ / (w₁ + κ w₂); t* = ¼ needs w₁ / w₂ = 3κ (κ = 10)."""
     weights = require_mapping(answer, ("f1", "f2"))
@@ -52,6 +53,8 @@ DWA_CASES = (  # (mean losses of epoch e−1, of epoch e−2, temperature τ) fo
 )
 
 
+@EXERCISES.add("05.2", "derive-and-verify",
+               "dwa_weights(previous, before_previous, temperature): DWA's next task weights")
 def judge_dwa_weights(answer: Any) -> str:
     """w_t = T · softmax(r / τ)_t with r_t = L_t(e−1) / L_t(e−2) (Liu, Johns & Davison, CVPR 2019), against
     ``mtlkit.weighting.DynamicWeightAverage`` after two epochs."""
@@ -85,9 +88,7 @@ def judge_dwa_weights(answer: Any) -> str:
             "no temperature": f"divide the ratios by the temperature τ = {temperature} before the softmax",
             "proportional": "the weights are a softmax of r / τ, not proportional to r",
         }
-        slip = matching_formula(got, slips, tolerance=1e-5)
-        if slip is not None:
-            raise Mistake(hints[slip])
+        reject_slips(got, slips, hints, tolerance=1e-5)
         raise Mistake(f"for losses {list(previous)} after {list(before)} and τ = {temperature} you return "
                       f"{got.round(4).tolist()}; DWA gives {expected.round(4).tolist()}")
     return ("T · softmax(r / τ), as mtlkit's DynamicWeightAverage: the task that improved least gets the most weight "
@@ -106,6 +107,7 @@ def _gram(g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
     return np.array([[g1 @ g1, g1 @ g2], [g2 @ g1, g2 @ g2]])
 
 
+@EXERCISES.add("05.3", "derive-and-verify", "pcgrad_update(g1, g2): PCGrad's update for two tasks, against mtlkit")
 def judge_pcgrad_update(answer: Any) -> str:
     """g₁ᴾᶜ + g₂ᴾᶜ, each gradient projected off the *original* other one when they conflict,
     against ``mtlkit.weighting.pcgrad_coefficients``."""
@@ -135,20 +137,8 @@ def judge_pcgrad_update(answer: Any) -> str:
                           "other gradient",
             "one": "you projected g1 only; g2 must be projected off g1 as well, g2 − (g2·g1)/‖g1‖² g1",
         }
-        slip = matching_formula(got, slips)
-        if slip is not None:
-            raise Mistake(hints[slip])
+        reject_slips(got, slips, hints)
         raise Mistake(f"for g1 = {g1.tolist()}, g2 = {g2.tolist()} your update is {got.round(6).tolist()}, PCGrad's is "
                       f"{expected.round(6).tolist()}")
     return ("equals mtlkit's pcgrad_coefficients: conflicting gradients lose their opposing parts, aligned ones add "
             "up unchanged.")
-
-
-EXERCISES = (
-    Exercise("05.1", NOTEBOOK, "quarter_weights: static weights that land a quarter of the way from a to b (κ = 10)",
-             "derive", judge_quarter_weights),
-    Exercise("05.2", NOTEBOOK, "dwa_weights(previous, before_previous, temperature): DWA's next task weights",
-             "derive-and-verify", judge_dwa_weights),
-    Exercise("05.3", NOTEBOOK, "pcgrad_update(g1, g2): PCGrad's update for two tasks, against mtlkit",
-             "derive-and-verify", judge_pcgrad_update),
-)

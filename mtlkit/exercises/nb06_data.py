@@ -10,14 +10,16 @@ import numpy as np
 from mtlkit.data import columns as C
 from mtlkit.data.synthetic import make_recsys_funnel
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_array,
     call,
+    reject_slips,
     require_function,
+    require_prediction,
 )
 
-NOTEBOOK = "06_data"
+EXERCISES = NotebookExercises("06_data")
 
 
 # --------------------------------------------------------------------------- 06.1
@@ -33,6 +35,8 @@ def _history(times: np.ndarray, items: np.ndarray, t: int, seq_len: int, *, stri
     return kept if oldest_first else kept[::-1]
 
 
+@EXERCISES.add("06.1", "derive-and-verify",
+               "history_before(times, items, t, seq_len): a user's history without leaking the label")
 def judge_history_before(answer: Any) -> str:
     """The items clicked strictly before the sample's time t, the most recent ``seq_len``, oldest first."""
     history_before = require_function(answer, "history_before(times, items, t, seq_len)")
@@ -56,10 +60,7 @@ def judge_history_before(answer: Any) -> str:
             "reversed": "your history runs newest first; mtlkit's histories run oldest first, the most recent item "
                         "last (next to the target)",
         }
-        name = next((name for name, variant in slips.items()
-                     if variant.shape == got.shape and np.array_equal(variant, got)), None)
-        if name is not None:
-            raise Mistake(hints[name])
+        reject_slips(got, slips, hints, tolerance=0.0)
         raise Mistake(f"for t = {t}, seq_len = {seq_len} you return {got.astype(int).tolist()}, expected "
                       f"{expected.tolist()} (clicks at times {CLICK_TIMES.tolist()}, items {CLICK_ITEMS.tolist()})")
     return ("strictly earlier clicks, the newest seq_len, oldest first — the rule mtlkit's builder follows and "
@@ -67,6 +68,8 @@ def judge_history_before(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 06.2
+@EXERCISES.add("06.2", "experiment",
+               "sample_negatives(popularity, interacted, n, rng): popularity-proportional negatives")
 def judge_popularity_negatives(answer: Any) -> str:
     """Negatives drawn with probability ∝ popularity among the items the user never interacted with;
     their mean popularity is Σ_{j∉I} c_j² / Σ_{j∉I} c_j."""
@@ -114,16 +117,14 @@ def _true_bias(selection_bias: float) -> float:
     return float(np.mean(p_click * p_cvr) / np.mean(p_click) - np.mean(p_cvr))
 
 
+@EXERCISES.add("06.3", "predict-then-run",
+               "bias_scaling: how the selection bias changes with selection_bias. Predict, then measure")
 def judge_bias_scaling(answer: Any) -> str:
     """The hidden intent η enters the click logit with weight 1 and the conversion logit with weight s,
     so Cov(p_click, p_cvr) / E[p_click] — the selection bias — grows with s."""
-    if not isinstance(answer, dict) or sorted(answer) != ["biases", "prediction"]:
-        raise Mistake("the answer must be a dict {'prediction': 'grows', 'shrinks' or 'stays', 'biases': [the "
-                      "measured bias at s = 0.5, 1 and 2]}")
-    prediction = answer["prediction"]
-    if prediction not in ("grows", "shrinks", "stays"):
-        raise Mistake(f"answer['prediction'] must be 'grows', 'shrinks' or 'stays', got {prediction!r}")
-    measured = as_array(answer["biases"], "answer['biases']", (len(STRENGTHS),))
+    prediction, biases = require_prediction(answer, ("grows", "shrinks", "stays"), "biases",
+                                            "[the measured bias at s = 0.5, 1 and 2]")
+    measured = as_array(biases, "answer['biases']", (len(STRENGTHS),))
     reference = [_true_bias(strength) for strength in STRENGTHS]
     shown = ", ".join(f"{bias:.3f}" for bias in reference)
     if prediction != "grows":
@@ -138,13 +139,3 @@ def judge_bias_scaling(answer: Any) -> str:
             "causes that dominate — the intent η and the correlated tastes — raise clicks and purchases together; "
             "the bots, who click more and buy less, pull the other way but are few. With s < 0, or many bots, the "
             "covariance and so the bias could turn negative.")
-
-
-EXERCISES = (
-    Exercise("06.1", NOTEBOOK, "history_before(times, items, t, seq_len): a user's history without leaking the label",
-             "derive-and-verify", judge_history_before),
-    Exercise("06.2", NOTEBOOK, "sample_negatives(popularity, interacted, n, rng): popularity-proportional negatives",
-             "experiment", judge_popularity_negatives),
-    Exercise("06.3", NOTEBOOK, "bias_scaling: how the selection bias changes with selection_bias. Predict, then "
-             "measure", "predict-then-run", judge_bias_scaling),
-)

@@ -11,21 +11,23 @@ import torch
 
 from mtlkit import metrics
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_tensor,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
 )
 from mtlkit.models.esmm import ctcvr_logit
 
-NOTEBOOK = "07_training"
+EXERCISES = NotebookExercises("07_training")
 
 
 # --------------------------------------------------------------------------- 07.1
+@EXERCISES.add("07.1", "derive-and-verify",
+               "ctcvr_logit(ctr_logit, cvr_logit): the logit of σ(a)σ(b), finite in float32")
 def judge_ctcvr_logit(answer: Any) -> str:
     """logit(σ(a) σ(b)) = −log(e^{−a} + e^{−b} + e^{−a−b}), finite for every finite a, b, against
     ``mtlkit.models.ctcvr_logit``."""
@@ -42,9 +44,7 @@ def judge_ctcvr_logit(answer: Any) -> str:
             "min": "min(a, b) is only the large-logit limit; write 1/(σ(a)σ(b)) = (1 + e^{−a})(1 + e^{−b}) and solve "
                    "for the logit",
         }
-        slip = matching_formula(got, slips)
-        if slip is not None:
-            raise Mistake(hints[slip])
+        reject_slips(got, slips, hints)
         raise Mistake(f"your logit differs from logit(σ(a)σ(b)) by up to {deviation(got, expected):.3g} on logits "
                       "up to ±25")
     big = torch.tensor([20.0, 30.0, -30.0])
@@ -73,6 +73,8 @@ def _bins(probability: np.ndarray, n_bins: int) -> np.ndarray:
     return np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], probability)
 
 
+@EXERCISES.add("07.2", "derive-and-verify",
+               "expected_calibration_error(prob, label, n_bins): the ECE over equal-width bins")
 def judge_expected_calibration_error(answer: Any) -> str:
     """ECE = Σ_b |B_b|/N · |ȳ_b − p̄_b| over equal-width bins (Naeini et al., AAAI 2015)."""
     expected_calibration_error = require_function(answer, "expected_calibration_error(prob, label, n_bins)")
@@ -101,9 +103,7 @@ def judge_expected_calibration_error(answer: Any) -> str:
             "squared": "you squared the gaps; ECE uses |ȳ_b − p̄_b|",
             "global": "you compared the overall means only (one bin); bin the predictions first",
         }
-        slip = matching_formula(got, slips, tolerance=1e-9)
-        if slip is not None:
-            raise Mistake(hints[slip])
+        reject_slips(got, slips, hints, tolerance=1e-9)
         raise Mistake(f"with {n_bins} bins you return {got:.6g}, the ECE is {expected:.6g} (bin b holds "
                       "b/n < p ≤ (b+1)/n)")
     return ("Σ_b |B_b|/N · |ȳ_b − p̄_b|: most of it comes from the crowded low bins, where this model is "
@@ -129,6 +129,7 @@ def _best_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return math.exp((low + high) / 2)
 
 
+@EXERCISES.add("07.3", "experiment", "fit_temperature(logits, labels): the temperature that minimises the log-loss")
 def judge_fit_temperature(answer: Any) -> str:
     """The T > 0 that minimises the validation log-loss of logits / T (Guo et al., ICML 2017)."""
     fit_temperature = require_function(answer, "fit_temperature(logits, labels)")
@@ -152,13 +153,3 @@ def judge_fit_temperature(answer: Any) -> str:
                       "(its logits are too large), so the fitted T > 1 divides them")
     raise Mistake(f"at T = {got:.4g} the log-loss is {_log_loss(logits, labels, got):.5f}; at its minimum, T = "
                   f"{best:.4g}, it is {_log_loss(logits, labels, best):.5f}")
-
-
-EXERCISES = (
-    Exercise("07.1", NOTEBOOK, "ctcvr_logit(ctr_logit, cvr_logit): the logit of σ(a)σ(b), finite in float32",
-             "derive-and-verify", judge_ctcvr_logit),
-    Exercise("07.2", NOTEBOOK, "expected_calibration_error(prob, label, n_bins): the ECE over equal-width bins",
-             "derive-and-verify", judge_expected_calibration_error),
-    Exercise("07.3", NOTEBOOK, "fit_temperature(logits, labels): the temperature that minimises the log-loss",
-             "experiment", judge_fit_temperature),
-)

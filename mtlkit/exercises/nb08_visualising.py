@@ -10,16 +10,16 @@ import numpy as np
 import torch
 
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_array,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
 )
 
-NOTEBOOK = "08_visualising"
+EXERCISES = NotebookExercises("08_visualising")
 
 
 # --------------------------------------------------------------------------- 08.1
@@ -40,6 +40,8 @@ def _ema(values: np.ndarray, keep: float, *, start_at_first: bool = False, debia
     return out
 
 
+@EXERCISES.add("08.1", "derive-and-verify",
+               "smooth(values, smoothing): the debiased moving average the loss widget draws")
 def judge_debiased_ema(answer: Any) -> str:
     """The loss widget's curve: a debiased exponential moving average, m_t = s m_{t−1} + (1 − s) x_t from
     m_0 = 0, divided by 1 − s^t (as Adam debiases its moments); against ``pandas.Series.ewm(alpha=1 − s)``."""
@@ -66,9 +68,7 @@ def judge_debiased_ema(answer: Any) -> str:
             "swapped": f"with smoothing {smoothing} the old average keeps the weight s and the new value gets 1 − s; "
                        "you swapped them",
         }
-        slip = matching_formula(got, slips, tolerance=1e-9)
-        if slip is not None:
-            raise Mistake(hints[slip])
+        reject_slips(got, slips, hints, tolerance=1e-9)
         raise Mistake(f"with smoothing {smoothing} your curve differs from the debiased EMA by up to "
                       f"{deviation(got, expected):.3g} (first values {got[:3].round(4).tolist()}, expected "
                       f"{expected[:3].round(4).tolist()})")
@@ -86,6 +86,7 @@ def _attention_weights() -> torch.Tensor:
     return torch.softmax(scores, dim=-1)
 
 
+@EXERCISES.add("08.2", "derive-and-verify", "attention_entropy(weights): how focused each attention head is, in nats")
 def judge_attention_entropy(answer: Any) -> str:
     """Per head, the mean over rows of H(a) = −Σ_j a_j ln a_j (0 · ln 0 = 0), against ``torch.special.entr``."""
     attention_entropy = require_function(answer, "attention_entropy(weights)")
@@ -106,9 +107,7 @@ def judge_attention_entropy(answer: Any) -> str:
     hints = {"bits": "your entropies are in bits; use the natural log (nats), so a uniform row over n keys gives "
                      "ln n",
              "sign": "the entropy is −Σ a ln a, which is ≥ 0"}
-    slip = matching_formula(got, slips)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints)
     raise Mistake(f"your entropies {got.round(4).tolist()} differ from −Σ_j a_j ln a_j averaged per head "
                   f"({expected.round(4).tolist()})")
 
@@ -119,6 +118,8 @@ CONFLICT_CASES = (  # (‖g_a‖, ‖g_b‖, cos(g_a, g_b))
 )
 
 
+@EXERCISES.add("08.3", "derive",
+               "step_lowers_loss_a(norm_a, norm_b, cosine): does the summed step still lower task a's loss?")
 def judge_step_lowers_loss_a(answer: Any) -> str:
     """A small step along −(g_a + g_b) changes L_a by −η g_a·(g_a + g_b) = −η ‖g_a‖ (‖g_a‖ + ‖g_b‖ cos): it lowers
     L_a exactly when ‖g_a‖ + ‖g_b‖ cos > 0, so a conflict (cos < 0) hurts only the task with the smaller gradient."""
@@ -141,13 +142,3 @@ def judge_step_lowers_loss_a(answer: Any) -> str:
     return ("L_a falls iff ‖g_a‖ + ‖g_b‖ cos > 0: a conflict hurts a task only when the other task's gradient, "
             "projected on its own, is larger — the smaller-gradient task loses, which is what loss-scale balancing "
             "and gradient surgery (notebook 05) address.")
-
-
-EXERCISES = (
-    Exercise("08.1", NOTEBOOK, "smooth(values, smoothing): the debiased moving average the loss widget draws",
-             "derive-and-verify", judge_debiased_ema),
-    Exercise("08.2", NOTEBOOK, "attention_entropy(weights): how focused each attention head is, in nats",
-             "derive-and-verify", judge_attention_entropy),
-    Exercise("08.3", NOTEBOOK, "step_lowers_loss_a(norm_a, norm_b, cosine): does the summed step still lower task "
-             "a's loss?", "derive", judge_step_lowers_loss_a),
-)

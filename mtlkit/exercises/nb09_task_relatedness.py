@@ -10,18 +10,18 @@ import numpy as np
 
 from mtlkit.data.synthetic import intent_expectations
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_array,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
 )
 from mtlkit.stats import paired_comparison
 
-NOTEBOOK = "09_task_relatedness"
+EXERCISES = NotebookExercises("09_task_relatedness")
 
 
 # --------------------------------------------------------------------------- 09.1
@@ -30,6 +30,8 @@ TASK_CORRELATION = np.array([[1.0, 0.6, -0.3],
                              [-0.3, 0.2, 1.0]])  # click, purchase, rating tastes
 
 
+@EXERCISES.add("09.1", "derive",
+               "correlated_tastes(z, correlation): tastes of three tasks with chosen pairwise relatedness")
 def judge_correlated_tastes(answer: Any) -> str:
     """Tastes b_u = M z_u with M Mᵀ = C give Cov(b_s·v, b_t·v) = C_st ‖v‖² for any item v, e.g. M the Cholesky
     factor of C; section 1's b = ρ a + √(1 − ρ²) z is the two-task case. The check recovers M from the answer
@@ -63,6 +65,8 @@ def judge_correlated_tastes(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 09.2
+@EXERCISES.add("09.2", "derive-and-verify",
+               "bayes_click_probability(score): E[σ(s + η)] over the hidden intent, by quadrature")
 def judge_bayes_click_probability(answer: Any) -> str:
     """E_η[σ(s + η)], η ~ N(0, 1): by Gauss–Hermite, (1/√π) Σ_k w_k σ(s + √2 x_k), against
     ``mtlkit.data.synthetic.intent_expectations`` (40 nodes); tolerance 1e-3."""
@@ -90,9 +94,7 @@ def judge_bayes_click_probability(answer: Any) -> str:
         "unscaled nodes": "the nodes of hermgauss are for e^{−x²}, a normal with variance ½: evaluate σ at "
                           "s + √2 x_k to average over η ~ N(0, 1)",
     }
-    slip = matching_formula(got, slips, tolerance=1e-4)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints, tolerance=1e-4)
     worst = int(np.argmax(np.abs(got - expected)))
     raise Mistake(f"at s = {score[worst]:.2f} you return {got[worst]:.5f}; E[σ(s + η)] = {expected[worst]:.5f} "
                   "(the tolerance is 1e-3, so Monte Carlo needs millions of draws; quadrature needs 40 nodes)")
@@ -105,6 +107,8 @@ MODEL_AUC = (0.712, 0.655, 0.743, 0.690, 0.668)
 BASELINE_AUC = (0.701, 0.640, 0.738, 0.676, 0.660)
 
 
+@EXERCISES.add("09.3", "derive-and-verify",
+               "paired_gain(model, baseline): the mean gain over seeds and its paired standard error")
 def judge_paired_gain(answer: Any) -> str:
     """Mean of the per-seed differences d_i = a_i − b_i and its standard error s_d / √n, against
     ``mtlkit.stats.paired_comparison``."""
@@ -136,18 +140,6 @@ def judge_paired_gain(answer: Any) -> str:
                      "s_d / √n",
         "n not sqrt": "divide s_d by √n, not by n",
     }
-    slip = matching_formula(error, slips, tolerance=1e-9)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(error, slips, hints, tolerance=1e-9)
     raise Mistake(f"your standard error is {error:.6g}; s_d / √n of the per-seed differences is "
                   f"{reference.standard_error:.6g}")
-
-
-EXERCISES = (
-    Exercise("09.1", NOTEBOOK, "correlated_tastes(z, correlation): tastes of three tasks with chosen pairwise "
-             "relatedness", "derive", judge_correlated_tastes),
-    Exercise("09.2", NOTEBOOK, "bayes_click_probability(score): E[σ(s + η)] over the hidden intent, by quadrature",
-             "derive-and-verify", judge_bayes_click_probability),
-    Exercise("09.3", NOTEBOOK, "paired_gain(model, baseline): the mean gain over seeds and its paired standard error",
-             "derive-and-verify", judge_paired_gain),
-)

@@ -11,19 +11,21 @@ import torch
 
 from mtlkit import metrics
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     call,
-    matching_formula,
+    reject_slips,
     require_function,
     require_mapping,
     require_number,
 )
 
-NOTEBOOK = "10_recommend"
+EXERCISES = NotebookExercises("10_recommend")
 
 
 # --------------------------------------------------------------------------- 10.1
+@EXERCISES.add("10.1", "derive-and-verify",
+               "top_k_unseen(scores, seen, k): each user's top k items among those she has not seen")
 def judge_top_k_unseen(answer: Any) -> str:
     """Per user, the k highest-scored items she has not seen, best first:
     ``topk(scores.masked_fill(seen, −inf), k)``."""
@@ -64,6 +66,7 @@ RANKED_RELEVANCE = (0, 1, 0, 1, 0, 0, 1, 0)
 K = 2
 
 
+@EXERCISES.add("10.2", "derive", "ranking_by_hand: HR@2, Recall@2, NDCG@2 and MRR of one ranked list, by hand")
 def judge_ranking_by_hand(answer: Any) -> str:
     """HR@2, Recall@2, NDCG@2 and MRR of one list, against ``mtlkit.metrics``."""
     values = require_mapping(answer, ("hr", "recall", "ndcg", "mrr"))
@@ -98,6 +101,7 @@ def judge_ranking_by_hand(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 10.3
+@EXERCISES.add("10.3", "derive", "random_hit_rate(n_items, n_relevant, k): HR@k of a random order (all scores tied)")
 def judge_random_hit_rate(answer: Any) -> str:
     """HR@k of a random order of n items, r relevant: 1 − C(n − r, k) / C(n, k), against
     ``mtlkit.metrics.hit_rate_at_k`` on all-tied scores (it averages over the orders of ties)."""
@@ -124,18 +128,6 @@ def judge_random_hit_rate(answer: Any) -> str:
         "with replacement": "1 − (1 − r/n)^k draws with replacement; a list never shows an item twice: "
                             "1 − C(n − r, k)/C(n, k)",
     }
-    slip = matching_formula(got, slips, tolerance=1e-9)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints, tolerance=1e-9)
     (n, r, k), g, e = next((case, g, e) for case, g, e in zip(cases, got, expected) if abs(g - e) > 1e-9)
     raise Mistake(f"for n = {n}, r = {r}, k = {k} you return {g:.6g}; a random order hits with probability {e:.6g}")
-
-
-EXERCISES = (
-    Exercise("10.1", NOTEBOOK, "top_k_unseen(scores, seen, k): each user's top k items among those she has not seen",
-             "derive-and-verify", judge_top_k_unseen),
-    Exercise("10.2", NOTEBOOK, "ranking_by_hand: HR@2, Recall@2, NDCG@2 and MRR of one ranked list, by hand",
-             "derive", judge_ranking_by_hand),
-    Exercise("10.3", NOTEBOOK, "random_hit_rate(n_items, n_relevant, k): HR@k of a random order (all scores tied)",
-             "derive", judge_random_hit_rate),
-)

@@ -8,23 +8,24 @@ from typing import Any
 import torch
 
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     as_tensor,
     call,
     deviation,
-    matching_formula,
+    reject_slips,
     require_function,
     require_number,
 )
 from mtlkit.models.lm import compose_sequences
 
-NOTEBOOK = "11_large_model_multitask"
+EXERCISES = NotebookExercises("11_large_model_multitask")
 #: all-MiniLM-L6-v2's weights: embeddings 11.9 M, six layers of 1.77 M, the pooler 0.15 M.
 MINILM_PARAMETERS = 22_713_216
 
 
 # --------------------------------------------------------------------------- 11.1
+@EXERCISES.add("11.1", "derive", "lora_parameters(d_model, n_layers, rank, n_adapted): the weights LoRA trains")
 def judge_lora_parameters(answer: Any) -> str:
     """LoRA on a d_in → d_out matrix trains A (r × d_in) and B (d_out × r): r (d_in + d_out) weights,
     2 r d per square d × d projection; times the adapted matrices per layer and the layers."""
@@ -51,9 +52,7 @@ def judge_lora_parameters(answer: Any) -> str:
                       "notebook)",
         "rank squared": "A is r × d_in and B is d_out × r; r² would be the size of the product's inner square",
     }
-    slip = matching_formula(got, slips)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints)
     case, g, e = next((case, g, e) for case, g, e in zip(cases, got, expected) if g != e)
     raise Mistake(f"lora_parameters{case} = {g:.0f}; A and B of every adapted matrix hold {e:,} weights in all")
 
@@ -79,6 +78,8 @@ def _reference_tokens(candidate: list[int], history: list[list[int]], max_length
     return ids[0][mask[0].bool()].tolist()
 
 
+@EXERCISES.add("11.2", "derive-and-verify",
+               "compose_tokens(candidate, history, max_length): a sample's token ids, against mtlkit")
 def judge_compose_tokens(answer: Any) -> str:
     """``[CLS] candidate [SEP] h_1 ; h_2 ; … ; h_K [SEP]``, empty titles skipped, cut to max_length and
     still ending in [SEP], against ``mtlkit.models.lm.compose_sequences``."""
@@ -110,6 +111,8 @@ def judge_compose_tokens(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 11.3
+@EXERCISES.add("11.3", "derive-and-verify",
+               "lora_forward(x, weight, bias, lora_a, lora_b, alpha): a LoRA layer's output")
 def judge_lora_forward(answer: Any) -> str:
     """y = W x + b + (α/r) B A x, checked through the merged weight W + (α/r) B A (how LoRA is served)."""
     lora_forward = require_function(answer, "lora_forward(x, weight, bias, lora_a, lora_b, alpha)")
@@ -143,18 +146,6 @@ def judge_lora_forward(answer: Any) -> str:
         "no bias": "you dropped the frozen layer's bias b",
         "no update": "your output is the frozen layer alone: add the low-rank update (α/r) B A x",
     }
-    slip = matching_formula(got, slips)
-    if slip is not None:
-        raise Mistake(hints[slip])
+    reject_slips(got, slips, hints)
     raise Mistake(f"your output differs from W x + b + (α/r) B A x by up to {deviation(got, expected):.3g} "
                   "(A is r × d_in, B is d_out × r: the update is x Aᵀ Bᵀ for row vectors x)")
-
-
-EXERCISES = (
-    Exercise("11.1", NOTEBOOK, "lora_parameters(d_model, n_layers, rank, n_adapted): the weights LoRA trains",
-             "derive", judge_lora_parameters),
-    Exercise("11.2", NOTEBOOK, "compose_tokens(candidate, history, max_length): a sample's token ids, against mtlkit",
-             "derive-and-verify", judge_compose_tokens),
-    Exercise("11.3", NOTEBOOK, "lora_forward(x, weight, bias, lora_a, lora_b, alpha): a LoRA layer's output",
-             "derive-and-verify", judge_lora_forward),
-)

@@ -11,8 +11,8 @@ import torch
 
 from mtlkit import metrics
 from mtlkit.exercises.exercise import (
-    Exercise,
     Mistake,
+    NotebookExercises,
     call,
     deviation,
     require_function,
@@ -21,7 +21,7 @@ from mtlkit.exercises.exercise import (
 from mtlkit.models.adversarial import gradient_reversal
 from mtlkit.summaries import macro_average, micro_average
 
-NOTEBOOK = "12_adversarial_tasks"
+EXERCISES = NotebookExercises("12_adversarial_tasks")
 
 
 # --------------------------------------------------------------------------- 12.1
@@ -42,6 +42,8 @@ def _through(reversal: Any, strength: float) -> tuple[torch.Tensor, torch.Tensor
     return out.detach(), gradient
 
 
+@EXERCISES.add("12.1", "derive-and-verify",
+               "reverse_gradient(h, strength): gradient reversal from detach, without autograd.Function")
 def judge_reverse_gradient(answer: Any) -> str:
     """R_λ(h) = h forward, −λ × the gradient backward, built from ``detach``:
     (1 + λ) h.detach() − λ h; against ``mtlkit.models.adversarial.gradient_reversal``."""
@@ -81,6 +83,8 @@ def _task_labels(seed: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return labels, logits, mask
 
 
+@EXERCISES.add("12.2", "derive-and-verify",
+               "macro_and_micro_auc(labels, logits, label_mask): the two AUC summaries, against mtlkit")
 def judge_macro_and_micro_auc(answer: Any) -> str:
     """Macro: the mean of the tasks' AUCs; micro: one AUC over all observed (label, logit) pairs pooled,
     against ``mtlkit.summaries.macro_average`` and ``micro_average``."""
@@ -117,6 +121,7 @@ def judge_macro_and_micro_auc(answer: Any) -> str:
 
 
 # --------------------------------------------------------------------------- 12.3
+@EXERCISES.add("12.3", "derive", "chance_adversary_loss: the BCE of an adversary that learned nothing (10 % bots)")
 def judge_chance_adversary_loss(answer: Any) -> str:
     """An adversary that knows nothing predicts the base rate p = 0.1; its BCE is the entropy
     H(p) = −p ln p − (1 − p) ln(1 − p) nats."""
@@ -138,13 +143,3 @@ def judge_chance_adversary_loss(answer: Any) -> str:
             raise Mistake(hint)
     raise Mistake(f"{got:.4g} is not the binary cross-entropy of predicting 0.1 everywhere when 10 % of the rows are "
                   "bots")
-
-
-EXERCISES = (
-    Exercise("12.1", NOTEBOOK, "reverse_gradient(h, strength): gradient reversal from detach, without autograd.Function",
-             "derive-and-verify", judge_reverse_gradient),
-    Exercise("12.2", NOTEBOOK, "macro_and_micro_auc(labels, logits, label_mask): the two AUC summaries, against mtlkit",
-             "derive-and-verify", judge_macro_and_micro_auc),
-    Exercise("12.3", NOTEBOOK, "chance_adversary_loss: the BCE of an adversary that learned nothing (10 % bots)",
-             "derive", judge_chance_adversary_loss),
-)

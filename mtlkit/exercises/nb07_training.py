@@ -27,14 +27,14 @@ EXERCISES = NotebookExercises("07_training")
 
 # --------------------------------------------------------------------------- 07.1
 @EXERCISES.add("07.1", "derive-and-verify",
-               "ctcvr_logit(ctr_logit, cvr_logit): the logit of σ(a)σ(b), finite in float32")
+               "stable_ctcvr_logit(ctr_logit, cvr_logit): the logit of σ(a)σ(b), finite in float32")
 def judge_ctcvr_logit(answer: Any) -> str:
     """logit(σ(a) σ(b)) = −log(e^{−a} + e^{−b} + e^{−a−b}), finite for every finite a, b, against
     ``mtlkit.models.ctcvr_logit``."""
-    learner_ctcvr_logit = require_function(answer, "ctcvr_logit(ctr_logit, cvr_logit)")
+    stable_ctcvr_logit = require_function(answer, "stable_ctcvr_logit(ctr_logit, cvr_logit)")
     generator = torch.Generator().manual_seed(11)
     a, b = 6 * torch.randn(2, 1000, generator=generator, dtype=torch.float64)
-    got = as_tensor(call(learner_ctcvr_logit, a.clone(), b.clone()), "ctcvr_logit(a, b)", tuple(a.shape))
+    got = as_tensor(call(stable_ctcvr_logit, a.clone(), b.clone()), "stable_ctcvr_logit(a, b)", tuple(a.shape))
     expected = ctcvr_logit(a, b)
     if deviation(got, expected) > 1e-6:
         slips = {"sum": a + b, "product of logits": a * b, "min": torch.minimum(a, b)}
@@ -48,7 +48,7 @@ def judge_ctcvr_logit(answer: Any) -> str:
         raise Mistake(f"your logit differs from logit(σ(a)σ(b)) by up to {deviation(got, expected):.3g} on logits "
                       "up to ±25")
     big = torch.tensor([20.0, 30.0, -30.0])
-    finite = as_tensor(call(learner_ctcvr_logit, big.clone(), big.clone()), "ctcvr_logit in float32", (3,))
+    finite = as_tensor(call(stable_ctcvr_logit, big.clone(), big.clone()), "stable_ctcvr_logit in float32", (3,))
     if not torch.isfinite(finite).all():
         raise Mistake("right in float64, but in float32 your logit is inf at a = b = 20: σ(20)² rounds to 1 and "
                       "log(p / (1 − p)) overflows; write it as −logsumexp(−a, −b, −a − b)")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 
-def ctcvr_logit(ctr_logit, cvr_logit):
+def stable_ctcvr_logit(ctr_logit, cvr_logit):
     """(1 − p)/p = e^{−a} + e^{−b} + e^{−a−b} for p = σ(a)σ(b), so logit p = −logsumexp of those exponents."""
     exponents = torch.stack([-ctr_logit, -cvr_logit, -ctr_logit - cvr_logit], dim=-1)
     return -torch.logsumexp(exponents, dim=-1)
@@ -38,7 +38,7 @@ def fit_temperature(logits, labels):
 
 
 SOLUTIONS = {
-    "07.1": ctcvr_logit,
+    "07.1": stable_ctcvr_logit,
     "07.2": expected_calibration_error,
     "07.3": fit_temperature,
 }

@@ -271,6 +271,7 @@ def test_learner_errors_become_feedback() -> None:
     assert not result.passed and "raised ZeroDivisionError" in result.feedback
     assert "not attempted" in EXERCISES["01.2"].evaluate(_stub).status
     assert "must be a number" in EXERCISES["01.4"].evaluate("lots").feedback
+    assert "did you forget `return`?" in EXERCISES["01.1"].evaluate(lambda d, sigma: None).feedback
     assert "the answer must be the function" in EXERCISES["01.2"].evaluate(3).feedback
 
 

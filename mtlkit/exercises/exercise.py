@@ -173,6 +173,8 @@ def require_number(answer: Any, what: str = "the answer") -> float:
     """The answer as a finite float (a 0-dim tensor or NumPy scalar is fine), or a Mistake."""
     if isinstance(answer, torch.Tensor) and answer.numel() == 1 or isinstance(answer, np.ndarray) and answer.size == 1:
         answer = answer.item()
+    if answer is None:
+        raise Mistake(f"{what} must be a number, got None (did you forget `return`?)")
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         raise Mistake(f"{what} must be a number, got {type(answer).__name__} {answer!r:.60}")
     value = float(answer)

@@ -1,4 +1,4 @@
-"""The command line: ``python -m mtlkit {train,evaluate,recommend,demo,selfcheck}``.
+"""The command line: ``python -m mtlkit {train,evaluate,recommend,demo,selfcheck,exercises}``.
 
 Examples::
 
@@ -10,6 +10,7 @@ Examples::
     python -m mtlkit train --data log.csv --user-col user_id --item-col video_id \\
         --time-col time_ms --task is_click:binary --task is_like:binary:where=is_click \\
         --task play_time_ms:regression:log1p --model ple   # your own log, any tasks
+    python -m mtlkit exercises --solutions                  # every notebook exercise's reference passes
     torchrun --nproc_per_node 2 -m mtlkit train ...         # distributed data parallel
 
 This module only parses arguments and prints: :mod:`mtlkit.runs` writes and reads the run
@@ -243,6 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
         "selfcheck", parents=[common], help="check the installation quickly",
         description="Run mtlkit's quick self-check of the installation.",
     )
+
+    # ---- exercises
+    exercises = commands.add_parser(
+        "exercises", parents=[common], help="list the notebooks' checkable exercises",
+        description="List the checkable exercises of the notebooks (check one in a notebook with "
+        "mtlkit.exercises.check(id, answer)); --solutions runs every reference solution, from notebooks/solutions/ "
+        "of a repository checkout, through its check.",
+    )
+    exercises.add_argument("--solutions", action="store_true",
+                           help="check every reference solution and print a pass table; exit 1 if one fails")
     return parser
 
 
@@ -596,12 +607,38 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
     return selfcheck_main()
 
 
+def cmd_exercises(args: argparse.Namespace) -> int:
+    from mtlkit.exercises import EXERCISES, solution
+
+    if not args.solutions:
+        rows = [[item.id, item.notebook, item.kind, item.statement] for item in EXERCISES.values()]
+        print(format_table(rows, ["id", "notebook", "kind", "statement"]))
+        print(f"\n{len(rows)} exercises; check one in its notebook with mtlkit.exercises.check(id, answer)")
+        return 0
+    answers = {exercise_id: solution(exercise_id) for exercise_id in EXERCISES}  # every file read before timing
+    rows, failed = [], []
+    started = time.perf_counter()
+    for exercise_id, item in EXERCISES.items():
+        start = time.perf_counter()
+        result = item.evaluate(answers[exercise_id])
+        rows.append([exercise_id, result.status, time.perf_counter() - start])
+        if not result.passed:
+            failed.append(result)
+    print(format_table(rows, ["id", "solution", "seconds"]))
+    for result in failed:
+        print(result)
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} reference solutions pass their checks "
+          f"({time.perf_counter() - started:.1f} s)")
+    return 1 if failed else 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "recommend": cmd_recommend,
     "demo": cmd_demo,
     "selfcheck": cmd_selfcheck,
+    "exercises": cmd_exercises,
 }
 
 

@@ -12,9 +12,12 @@ commit, seeds, device and date). Nothing between the markers is written by hand.
     python benchmarks/render_results.py            # rewrite the section of README.md
     python benchmarks/render_results.py --check    # exit 1 (and show where) if README.md differs
 
-The renderer refuses (exit 2) while a sidecar or figure of :data:`SECTIONS` is missing, or
-when a sidecar comes from a ``--quick`` run (a smoke run, never a result): the message lists
-what to rerun.
+A section whose sidecar or figure is missing, or whose sidecar comes from a ``--quick`` run (a
+smoke run, never a result), is rendered as *pending*: its heading, its description and the
+command that measures it, and no numbers. ``--strict`` refuses (exit 2) while anything is
+pending, listing what to rerun.
+
+    python benchmarks/render_results.py --check --strict   # before a release: every section measured
 """
 
 from __future__ import annotations
@@ -130,6 +133,11 @@ def problems(results: Path = RESULTS, sections: Sequence[Section] = SECTIONS) ->
     return found
 
 
+def pending(results: Path = RESULTS, sections: Sequence[Section] = SECTIONS) -> list[Section]:
+    """The sections rendered as pending: their sidecar or figure is missing, or from a ``--quick`` run."""
+    return [section for section in sections if problems(results, [section])]
+
+
 def shown(path: Path) -> str:
     """``path`` relative to the checkout where it lies inside it."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -142,6 +150,12 @@ def seeds_text(seeds: Sequence[int] | None) -> str:
     if list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 1:
         return f"seeds {seeds[0]}–{seeds[-1]}"
     return "seeds " + ", ".join(map(str, seeds))
+
+
+def pending_lines(section: Section) -> list[str]:
+    """A section not measured yet (see :func:`problems`): what it will show and how to measure it."""
+    return [f"### {section.heading}", "", section.description, "",
+            f"_Pending: not yet measured with a recorded provenance; run `python benchmarks/{section.command}`._"]
 
 
 def section_lines(section: Section, record: dict[str, Any], link: str) -> list[str]:
@@ -165,6 +179,9 @@ def render_block(results: Path = RESULTS, readme: Path = README, sections: Seque
     lines = [START, "",
              f"Verdicts: {VERDICT_LINE.removeprefix('verdicts: ')}.", ""]
     for section in sections:
+        if problems(results, [section]):
+            lines += [*pending_lines(section), ""]
+            continue
         record = json.loads((results / f"{section.stem}.json").read_text(encoding="utf-8"))
         lines += [*section_lines(section, record, link), ""]
     return "\n".join([*lines, END])
@@ -186,13 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 where the README differs")
     parser.add_argument("--readme", type=Path, default=README, help="the README to rewrite or check")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the folder of results files and sidecars")
+    parser.add_argument("--strict", action="store_true", help="exit 2 while any section is pending")
     args = parser.parse_args(argv)
 
     found = problems(args.results)
     if found:
-        print("cannot render the README's Results section until these are rerun:\n"
-              + "\n".join(f"- {problem}" for problem in found), file=sys.stderr)
-        return 2
+        print(("cannot render" if args.strict else "pending sections of") + " the README's Results section "
+              "until these are rerun:\n" + "\n".join(f"- {problem}" for problem in found), file=sys.stderr)
+        if args.strict:
+            return 2
     current = args.readme.read_text(encoding="utf-8")
     try:
         expected = rewrite(current, render_block(args.results, args.readme))
@@ -202,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.check:
         if expected != current:
             args.readme.write_text(expected, encoding="utf-8")
-        print(f"{args.readme}: Results section written from {len(SECTIONS)} results files")
+        print(f"{args.readme}: Results section written from {len(SECTIONS) - len(pending(args.results))} "
+              f"results files ({len(pending(args.results))} sections pending)")
         return 0
     if expected == current:
         print(f"{args.readme}: the Results section matches the results files")

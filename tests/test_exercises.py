@@ -318,3 +318,12 @@ def test_python_m_mtlkit_exercises_solutions_exits_0() -> None:
                             capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert all(re.search(rf"^{re.escape(i)}\s+passed", result.stdout, re.MULTILINE) for i in IDS)
+
+
+def test_the_syllabus_lists_every_checkable_exercise() -> None:
+    """notebooks/README.md names each exercise under its notebook, so the instructor's list cannot lag."""
+    syllabus = (ROOT / "notebooks" / "README.md").read_text(encoding="utf-8")
+    sections = re.split(r"^### ", syllabus, flags=re.MULTILINE)
+    for item in EXERCISES.values():
+        section = next(s for s in sections if s.startswith(item.id[:2] + " "))
+        assert f"{item.id} `" in section, f"{item.id} is missing from the syllabus section of {item.notebook}"

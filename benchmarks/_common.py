@@ -40,10 +40,15 @@ NOISE_NOTE = (
 
 
 def device_description(device: torch.device) -> str:
-    """E.g. ``NVIDIA H100 80GB HBM3`` or ``CPU (x86_64, 2 cores, torch threads 2)``."""
+    """E.g. ``NVIDIA H100 80GB HBM3`` or ``CPU (x86_64, AVX2 kernels, 2 cores, torch threads 2)``.
+
+    The vector kernels torch picked for this CPU (``torch.backends.cpu.get_cpu_capability``) are
+    named because they change float rounding, and a trained model's metrics with it: the same
+    commit and seeds give other numbers on a CPU with other kernels (``ATEN_CPU_CAPABILITY``)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+    return (f"CPU ({platform.machine()}, {torch.backends.cpu.get_cpu_capability()} kernels, {os.cpu_count()} cores, "
+            f"torch threads {torch.get_num_threads()})")
 
 
 def _git(*args: str) -> str:

@@ -398,6 +398,9 @@ def test_committed_without_outputs(path: Path) -> None:
     ]
     assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; clear them before committing"
     assert "papermill" not in nb.metadata, f"{path.name}: committed an executed (papermill) copy"
+    raw_cells = json.loads(path.read_text(encoding="utf-8"))["cells"]  # nbformat.read fills in missing ids
+    no_id = [i for i, cell in enumerate(raw_cells) if "id" not in cell]
+    assert not no_id, f"{path.name}: cells {no_id} have no id (nbformat 4.5 requires one; nbformat.normalize adds them)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)

@@ -52,6 +52,11 @@ def test_train_throughput_quick() -> None:
     assert "| a: trainer (samples/s) |" in out and "| esmm | no | 256 |" in out
 
 
+def test_expert_mix_quick() -> None:
+    out = run_quick("expert_mix.py")
+    assert "| mmoe | 256 |" in out and "| model | batch | einsum (samples per CPU-second) | broadcast sum |" in out
+
+
 def test_reproduce_mmoe_synthetic_quick() -> None:
     out = run_quick("reproduce_mmoe_synthetic.py")
     assert "| 0.0 | mmoe |" in out and "**Paper's claim.**" in out and "**Measured.**" in out

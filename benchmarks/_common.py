@@ -65,7 +65,10 @@ def provenance(device: torch.device, seeds: Sequence[int] | None = None) -> dict
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of a pool, once joined
     return {
         "commit": _git("rev-parse", "--short=12", "HEAD") or "unknown",
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        # Uncommitted changes to the code; the results folder is output, and a batch of scripts
+        # rewrites it run after run, so it never makes a later run "dirty".
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                           f":(exclude){RESULTS.relative_to(ROOT).as_posix()}")),
         "versions": {"python": platform.python_version(),
                      **{name: _version(name) for name in VERSIONED_PACKAGES}},
         "threads": torch.get_num_threads(),

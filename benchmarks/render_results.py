@@ -47,6 +47,12 @@ class Section:
     heading: str
     description: str  # what was measured: fixed text, so no numbers and no verdicts
     figures: tuple[str, ...] = ()  # files in the results folder shown below the lines
+    environment: str = ""  # variables the command runs with, e.g. "ATEN_CPU_CAPABILITY=default"
+
+    @property
+    def command_line(self) -> str:
+        """The full command, as the README and the rerun hints show it."""
+        return f"{self.environment + ' ' if self.environment else ''}python benchmarks/{self.command}"
 
 
 SECTIONS = (
@@ -54,6 +60,10 @@ SECTIONS = (
             "Training throughput",
             "Samples per CPU-second of the kit's trainer against the common per-sample data-loader loop and "
             "against the bound of pre-made batches, for every model with and without the behaviour sequence."),
+    Section("expert_mix-cpu", "expert_mix.py",
+            "The expert mix of MMoE and PLE",
+            "The bound of one training step of MMoE and PLE with the former einsum mix of the experts and with the "
+            "broadcast sum that replaced it, in interleaved rounds."),
     Section("compare_models-movielens-100k-cpu", "compare_models.py --data movielens-100k --threads 1",
             "Every model against SingleTask on MovieLens-100K",
             "Test metrics of the shared models and of one network per task, trained on the same data for the "
@@ -82,6 +92,13 @@ SECTIONS = (
             "ESMM (Ma et al., SIGIR)",
             "A conversion model trained on clicked impressions against ESMM, both scored on every test "
             "impression against the generator's true conversion probability."),
+    Section("esmm-generic-kernels-cpu",
+            "reproduce_esmm.py --threads 1 --output benchmarks/results/esmm-generic-kernels-cpu.md",
+            "ESMM with torch's generic CPU kernels",
+            "The same script, commit and seeds with torch's generic CPU kernels instead of the vector kernels of this "
+            "CPU: only the float rounding of the arithmetic differs, as between two machines. Reruns on one machine "
+            "are bit-identical; set against the section above, this shows how far rounding alone moves the result.",
+            environment="ATEN_CPU_CAPABILITY=default"),
     Section("mmoe_synthetic-cpu", "reproduce_mmoe_synthetic.py --threads 1",
             "MMoE synthetic experiment (Ma et al., KDD)",
             "Test error of shared-bottom, MMoE and PLE on tasks of controlled correlation, with the paper's "
@@ -121,7 +138,7 @@ def problems(results: Path = RESULTS, sections: Sequence[Section] = SECTIONS) ->
     found = []
     for section in sections:
         sidecar = results / f"{section.stem}.json"
-        rerun = f"rerun `python benchmarks/{section.command}`"
+        rerun = f"rerun `{section.command_line}`"
         if not sidecar.is_file():
             found.append(f"{shown(sidecar)} is missing; {rerun}")
             continue
@@ -155,7 +172,7 @@ def seeds_text(seeds: Sequence[int] | None) -> str:
 def pending_lines(section: Section) -> list[str]:
     """A section not measured yet (see :func:`problems`): what it will show and how to measure it."""
     return [f"### {section.heading}", "", section.description, "",
-            f"_Pending: not yet measured with a recorded provenance; run `python benchmarks/{section.command}`._"]
+            f"_Pending: not yet measured with a recorded provenance; run `{section.command_line}`._"]
 
 
 def section_lines(section: Section, record: dict[str, Any], link: str) -> list[str]:

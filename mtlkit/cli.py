@@ -230,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", parents=[common], help="when does sharing help? the transfer experiment, offline",
         description="The self-check table, then single-task, shared-bottom and MMoE models on the offline "
-        "synthetic funnel in two settings (related tasks with scarce purchase labels; opposed tasks), over "
-        "a few seeds: each model's test AUC beside the achievable bound, and the paired gain over the "
+        "synthetic funnel in two settings (related tasks with purchase labels for 30 % and for 100 % of "
+        "the users), over a few seeds: each model's test AUC beside the achievable bound, and the paired gain over the "
         "single-task model with a verdict.",
     )
     demo.add_argument("--seed", type=_seed, default=0, help="first seed (default 0)")

@@ -76,6 +76,12 @@ SECTIONS = (
             "Shared-bottom, MMoE and PLE against single-task models on the funnel, over the relatedness of the "
             "tasks and the share of users whose purchase labels are observed.",
             ("transfer-cpu.png",)),
+    Section("transfer-conversion-cpu",
+            "reproduce_transfer.py --sparse-task conversion --fractions 1.0 0.3 --models single shared-bottom mmoe",
+            "When does sharing help the conversion task?",
+            "The same experiment with the conversion task (buy given click, observed on clicked impressions) as "
+            "the sparse task: unlike the entire-space purchase, it does not contain the click, so only the "
+            "relatedness of the two tasks ties it to the click task."),
     Section("weighting_quality-cpu", "weighting_quality.py --threads 1",
             "Task balancing",
             "Every weighting strategy training the same MMoE on the funnel: validation metrics, the effective "

@@ -81,7 +81,8 @@ SECTIONS = (
             "When does sharing help the conversion task?",
             "The same experiment with the conversion task (buy given click, observed on clicked impressions) as "
             "the sparse task: unlike the entire-space purchase, it does not contain the click, so only the "
-            "relatedness of the two tasks ties it to the click task."),
+            "relatedness of the two tasks ties it to the click task.",
+            ("transfer-conversion-cpu.png",)),
     Section("weighting_quality-cpu", "weighting_quality.py --threads 1",
             "Task balancing",
             "Every weighting strategy training the same MMoE on the funnel: validation metrics, the effective "

@@ -513,8 +513,8 @@ def run_notebook(
         cwd=str(NOTEBOOK_DIR),
         progress_bar=False,
         request_save_on_cell_execute=False,
-        # A guard against a hung cell, not a speed test: 09's quick grid takes a few minutes on an
-        # idle 2-core machine and passed 600 s only when several other jobs shared the cores.
+        # A guard against a hung cell, not a speed test: 09's quick grid ran past 600 s on a 2-core
+        # machine that several other jobs were sharing.
         execution_timeout=1800,
     )
     elapsed = time.perf_counter() - start

@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from mtlkit.stats import VERDICT_RULE, PairedComparison, paired_comparison  # noqa: E402
+from mtlkit.utils import atomic_write_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 #: Libraries whose versions every results file records (a rerun elsewhere can be compared).
@@ -150,10 +151,10 @@ def write_report(report: str, name: str, device: torch.device, quick: bool, outp
         output = RESULTS / f"{name}-{device.type}.md"
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(report, encoding="utf-8")
+        # The sidecar's provenance is taken before either file is written, as the header's was.
         sidecar = {"provenance": provenance(device, seeds), "readme": list(readme or []), "data": data}
-        output.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
+        atomic_write_text(output, report)
+        atomic_write_text(output.with_suffix(".json"), json.dumps(sidecar, indent=1, ensure_ascii=False) + "\n")
         print(f"written to {output}")
     return output
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import RESULTS, ROOT, VERDICT_LINE  # noqa: I001  (adds the checkout to sys.path)
+from mtlkit.utils import atomic_write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 README = ROOT / "README.md"
@@ -244,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not args.check:
         if expected != current:
-            args.readme.write_text(expected, encoding="utf-8")
+            atomic_write_text(args.readme, expected)
         print(f"{args.readme}: Results section written from {len(SECTIONS) - len(pending(args.results))} "
               f"results files ({len(pending(args.results))} sections pending)")
         return 0

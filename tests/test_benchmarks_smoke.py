@@ -163,9 +163,17 @@ def test_reproduce_cold_start_quick() -> None:
 @pytest.mark.slow
 def test_reproduce_transfer_quick() -> None:
     out = run_quick("reproduce_transfer.py", "--jobs", "1")
-    assert "#### Sparse task: purchase (CTCVR)" in out and "#### Dense task: click" in out
+    assert "#### Sparse task: purchase (CTCVR: click and buy" in out and "#### Dense task: click" in out
     assert "| 0.9 | 10% |" in out and "paired by seed" in out and "verdict:" in out
     assert "purchase AUC, mmoe vs single: helps in" in out  # the summary is counted, not written
+
+
+def test_reproduce_transfer_quick_with_the_conversion_task() -> None:
+    out = run_quick("reproduce_transfer.py", "--jobs", "1", "--sparse-task", "conversion",
+                    "--models", "single", "shared-bottom")
+    assert "#### Sparse task: conversion (CVR: buy given click" in out and "| conversion labels |" in out
+    assert "shared-bottom − single" in out and "mmoe − single" not in out
+    assert "conversion AUC, shared-bottom vs single: helps in" in out
 
 
 #: Every reproduction's --quick run, as the smoke tests above run it ("{data}": the local real data folder).
